@@ -1,0 +1,84 @@
+/**
+ * An access token as every credential returns it.
+ *
+ * The token itself is `Redacted`: it prints as `<redacted>` in logs, errors and JSON, and is unwrapped with
+ * `Redacted.value` only where it goes into an `Authorization` header.
+ *
+ * @since 0.1.0
+ */
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AccessToken {
+  readonly token: Redacted.Redacted<string>
+  readonly expiresOn: DateTime.Utc
+  /** When the library starts refreshing this token in the background. */
+  readonly refreshOn: Option.Option<DateTime.Utc>
+  /** `"Bearer"` unless the service says otherwise. */
+  readonly tokenType: string
+}
+
+/**
+ * Five minutes: tokens that live less than two hours are refreshed this long before they expire.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRefreshMarginMillis = 5 * 60 * 1000
+
+/**
+ * Two hours: tokens that live at least this long are refreshed at half their lifetime.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const halfLifeThresholdMillis = 2 * 60 * 60 * 1000
+
+/**
+ * When to start refreshing a token obtained at `obtainedAtMillis` that expires at `expiresOnMillis`:
+ * `refreshInMillis` from the server when given; else half the lifetime for tokens living ≥ 2 h; else five minutes
+ * before expiry, but never earlier than half the lifetime (so a 4-minute token is not refreshed on every call).
+ *
+ * @since 0.1.0
+ * @category refresh
+ */
+export const computeRefreshOnMillis = (
+  obtainedAtMillis: number,
+  expiresOnMillis: number,
+  refreshInMillis?: number
+): number => {
+  const lifetime = Math.max(0, expiresOnMillis - obtainedAtMillis)
+  if (refreshInMillis !== undefined && refreshInMillis > 0) {
+    return Math.min(obtainedAtMillis + refreshInMillis, expiresOnMillis)
+  }
+  if (lifetime >= halfLifeThresholdMillis) return obtainedAtMillis + Math.floor(lifetime / 2)
+  return Math.max(expiresOnMillis - defaultRefreshMarginMillis, obtainedAtMillis + Math.floor(lifetime / 2))
+}
+
+/**
+ * Builds an `AccessToken` from epoch milliseconds, computing `refreshOn` with {@link computeRefreshOnMillis}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly token: string | Redacted.Redacted<string>
+  readonly obtainedAtMillis: number
+  readonly expiresOnMillis: number
+  readonly refreshInMillis?: number | undefined
+  readonly tokenType?: string | undefined
+}): AccessToken => ({
+  token: Redacted.isRedacted(options.token) ? options.token : Redacted.make(options.token),
+  expiresOn: DateTime.unsafeMake(options.expiresOnMillis),
+  refreshOn: Option.some(
+    DateTime.unsafeMake(
+      computeRefreshOnMillis(options.obtainedAtMillis, options.expiresOnMillis, options.refreshInMillis)
+    )
+  ),
+  tokenType: options.tokenType === undefined || options.tokenType === "" ? "Bearer" : options.tokenType
+})

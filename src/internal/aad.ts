@@ -1,0 +1,313 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as AccessToken from "../AccessToken.js"
+import { ClientAuthenticationError, CredentialUnavailableError } from "../IdentityError.js"
+import type { Outcome, RawResponse, RetryPolicy } from "./http.js"
+import { defaultRetryPolicy, describeBody, parseJson, randomUuid, sendWithRetry } from "./http.js"
+
+/** @internal */
+export const libraryVersion = "0.1.0"
+
+/** @internal */
+export const userAgent = `effect-azure-identity/${libraryVersion}`
+
+/** `{authorityHost}/{tenant}/oauth2/v2.0/token`, or the v1 ADFS endpoint for tenant `adfs`. @internal */
+export const tokenEndpoint = (authorityHost: string, tenantId: string): string =>
+  tenantId.toLowerCase() === "adfs"
+    ? `${authorityHost}/adfs/oauth2/token`
+    : `${authorityHost}/${tenantId}/oauth2/v2.0/token`
+
+/** The claims parameter declaring CAE support (client capability CP1). @internal */
+export const cp1Claims = { access_token: { xms_cc: { values: ["CP1"] } } }
+
+/**
+ * The `claims` form value: the challenge claims, merged with the CP1 capability when CAE is on. A challenge that is
+ * not a JSON object is forwarded verbatim.
+ *
+ * @internal
+ */
+export const mergeClaims = (claims: string | undefined, enableCae: boolean): string | undefined => {
+  const challenge = claims === undefined || claims.trim() === "" ? undefined : claims
+  if (!enableCae) return challenge
+  if (challenge === undefined) return JSON.stringify(cp1Claims)
+  const parsed = parseJson(challenge)
+  if (Option.isNone(parsed) || typeof parsed.value !== "object" || parsed.value === null) return challenge
+  const merged: Record<string, any> = { ...(parsed.value as Record<string, unknown>) }
+  const at = typeof merged.access_token === "object" && merged.access_token !== null ? merged.access_token : {}
+  merged.access_token = { ...at, xms_cc: cp1Claims.access_token.xms_cc }
+  return JSON.stringify(merged)
+}
+
+const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative())
+
+/** @internal */
+export const TokenSuccessBody = Schema.Struct({
+  access_token: Schema.String.pipe(Schema.minLength(1)),
+  token_type: Schema.optional(Schema.String),
+  expires_in: Seconds,
+  refresh_in: Schema.optional(Seconds),
+  ext_expires_in: Schema.optional(Schema.Unknown),
+  refresh_token: Schema.optional(Schema.String),
+  id_token: Schema.optional(Schema.String),
+  client_info: Schema.optional(Schema.String),
+  scope: Schema.optional(Schema.String),
+  foci: Schema.optional(Schema.Unknown)
+})
+
+/** @internal */
+export const TokenErrorBody = Schema.Struct({
+  error: Schema.String,
+  error_description: Schema.optional(Schema.String),
+  error_codes: Schema.optional(Schema.Array(Schema.Number)),
+  trace_id: Schema.optional(Schema.String),
+  correlation_id: Schema.optional(Schema.String),
+  timestamp: Schema.optional(Schema.String),
+  claims: Schema.optional(Schema.String)
+})
+
+/** A successful token response, decoded. @internal */
+export interface TokenResponse {
+  readonly accessToken: AccessToken.AccessToken
+  readonly refreshToken: Option.Option<Redacted.Redacted<string>>
+  readonly idToken: Option.Option<string>
+  readonly clientInfo: Option.Option<string>
+  readonly scope: Option.Option<string>
+  readonly foci: boolean
+}
+
+/** Names the fields a schema rejected, never their values. @internal */
+export const describeParseError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const fields = [...new Set(issues.map((i) => (i.path.length === 0 ? "the body" : i.path.map(String).join("."))))]
+  const missing = issues.filter((i) => i._tag === "Missing").map((i) => i.path.map(String).join("."))
+  const wrong = fields.filter((f) => !missing.includes(f))
+  const parts: Array<string> = []
+  if (missing.length > 0) parts.push(`missing ${missing.join(", ")}`)
+  if (wrong.length > 0) parts.push(`wrong type or value for ${wrong.join(", ")}`)
+  return parts.join("; ")
+}
+
+const decodeSuccess = Schema.decodeUnknownEither(TokenSuccessBody)
+const decodeError = Schema.decodeUnknownEither(TokenErrorBody)
+
+/** What to do about well-known AADSTS codes. @internal */
+export const hintFor = (codes: ReadonlyArray<number>, error: string | undefined): string | undefined => {
+  const has = (code: number) => codes.includes(code)
+  if (has(7000215)) {
+    return "The client secret is wrong: use the secret's value (not its id) and check that it has not been rotated."
+  }
+  if (has(7000222)) return "The client secret has expired: create a new one for the app registration."
+  if (has(700016)) return "No app with this client id exists in the tenant: check the client id and the tenant id."
+  if (has(90002) || has(90023)) return "The tenant was not found: check the tenant id and the authority host (cloud)."
+  if (has(700024)) {
+    return "The client assertion is outside its validity window: check the machine clock, and that a federated " +
+      "token file is fresh (it is re-read for every request)."
+  }
+  if (has(700027)) {
+    return "The assertion signature was not accepted: upload this certificate to the app registration, or check " +
+      "the key matches the certificate."
+  }
+  if (has(70011)) {
+    return "The scope is invalid: app-only tokens need \"{resource}/.default\", e.g. \"https://graph.microsoft.com/.default\"."
+  }
+  if (has(7000218)) return "The request had no client secret or assertion: configure one for a confidential client."
+  if (has(54005)) return "The authorization code was already redeemed: codes are single-use, get a new one."
+  if (has(70008) || has(700082) || has(50173) || has(700084)) {
+    return "The refresh token has expired or was revoked: the user must sign in again."
+  }
+  if (has(50076) || has(50079) || has(50158)) return "Multi-factor authentication is required: sign in interactively."
+  if (has(65001)) return "The user or an administrator has not consented to this app: grant consent first."
+  if (error === "invalid_grant") return "The grant was rejected: the user may need to sign in again."
+  if (error === "invalid_client") {
+    return "The client credentials were rejected: check the client id, secret or certificate."
+  }
+  return undefined
+}
+
+/**
+ * Turns the outcome of a token request into a token or a typed error. Expiry counts from the moment the request was
+ * sent.
+ *
+ * @internal
+ */
+export const interpret = (
+  credential: string,
+  outcome: Outcome
+): Either.Either<TokenResponse, ClientAuthenticationError | CredentialUnavailableError> => {
+  const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
+  if (Either.isLeft(outcome.result)) {
+    const failure = outcome.result.left
+    return Either.left(
+      new CredentialUnavailableError({
+        credential,
+        reason: failure.kind === "invalid-url"
+          ? `the token endpoint URL ${outcome.url} is invalid: check the authority host and tenant id`
+          : `no answer from the token endpoint ${outcome.url}${after} (${failure.description}): check network ` +
+            `access, proxy settings and the authority host (AZURE_AUTHORITY_HOST)`
+      })
+    )
+  }
+  const response = outcome.result.right
+  if (response.status >= 200 && response.status < 300) return interpretSuccess(credential, outcome, response)
+  return Either.left(interpretError(credential, outcome, response))
+}
+
+const interpretSuccess = (
+  credential: string,
+  outcome: Outcome,
+  response: RawResponse
+): Either.Either<TokenResponse, ClientAuthenticationError> => {
+  const json = parseJson(response.text)
+  if (Option.isNone(json)) {
+    return Either.left(
+      new ClientAuthenticationError({
+        credential,
+        status: response.status,
+        reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with ${
+          describeBody(response)
+        }: check that the authority host points at Microsoft Entra ID`
+      })
+    )
+  }
+  const decoded = decodeSuccess(json.value)
+  if (Either.isLeft(decoded)) {
+    return Either.left(
+      new ClientAuthenticationError({
+        credential,
+        status: response.status,
+        reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} without a usable token (${
+          describeParseError(decoded.left)
+        }): check that the authority host points at Microsoft Entra ID`
+      })
+    )
+  }
+  const body = decoded.right
+  const expiresOnMillis = outcome.sentAtMillis + Math.round(body.expires_in * 1000)
+  return Either.right({
+    accessToken: AccessToken.make({
+      token: body.access_token,
+      obtainedAtMillis: outcome.sentAtMillis,
+      expiresOnMillis,
+      refreshInMillis: body.refresh_in === undefined ? undefined : body.refresh_in * 1000,
+      tokenType: body.token_type
+    }),
+    refreshToken: body.refresh_token === undefined || body.refresh_token === ""
+      ? Option.none()
+      : Option.some(Redacted.make(body.refresh_token)),
+    idToken: Option.fromNullable(body.id_token),
+    clientInfo: Option.fromNullable(body.client_info),
+    scope: Option.fromNullable(body.scope),
+    foci: body.foci === "1" || body.foci === 1 || body.foci === true
+  })
+}
+
+const interpretError = (credential: string, outcome: Outcome, response: RawResponse): ClientAuthenticationError => {
+  const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
+  const json = parseJson(response.text)
+  const decoded = Option.isSome(json) ? decodeError(json.value) : undefined
+  if (decoded === undefined || Either.isLeft(decoded)) {
+    const transient = response.status === 429 || response.status >= 500
+    return new ClientAuthenticationError({
+      credential,
+      status: response.status,
+      reason: `the token endpoint ${outcome.url} answered HTTP ${response.status}${after} with ${
+        Option.isSome(json) ? "a JSON body that is not an OAuth error" : describeBody(response)
+      }${transient ? ": the service is unavailable or throttling, try again later" : ""}`
+    })
+  }
+  const body = decoded.right
+  const codes = body.error_codes ?? []
+  const hint = hintFor(codes, body.error)
+  const description = body.error_description?.split(/\r?\n/)[0]?.trim()
+  return new ClientAuthenticationError({
+    credential,
+    status: response.status,
+    error: body.error,
+    ...(body.error_description !== undefined ? { errorDescription: body.error_description } : {}),
+    ...(body.error_codes !== undefined ? { errorCodes: body.error_codes } : {}),
+    ...(body.correlation_id !== undefined ? { correlationId: body.correlation_id } : {}),
+    ...(body.trace_id !== undefined ? { traceId: body.trace_id } : {}),
+    ...(body.timestamp !== undefined ? { timestamp: body.timestamp } : {}),
+    ...(body.claims !== undefined ? { claims: body.claims } : {}),
+    reason: `${body.error} (HTTP ${response.status}${after})${description ? `: ${description}` : ""}${
+      hint ? ` ${hint}` : ""
+    }${body.correlation_id ? ` [correlation id ${body.correlation_id}]` : ""}`
+  })
+}
+
+/** Form values: plain strings, or secrets unwrapped only here, when the body is built. @internal */
+export type FormValue = string | Redacted.Redacted<string>
+
+/** @internal */
+export interface TokenRequest {
+  readonly credential: string
+  readonly authorityHost: string
+  readonly tenantId: string
+  readonly scopes: ReadonlyArray<string>
+  /** Grant fields (`grant_type`, `client_id`, …), built for every attempt so an assertion is fresh each time. */
+  readonly form: Effect.Effect<
+    Readonly<Record<string, FormValue | undefined>>,
+    ClientAuthenticationError | CredentialUnavailableError
+  >
+  readonly claims?: string | undefined
+  readonly retryPolicy?: RetryPolicy | undefined
+}
+
+/** @internal */
+export const buildForm = (
+  fields: Readonly<Record<string, FormValue | undefined>>
+): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue
+    out[k] = Redacted.isRedacted(v) ? Redacted.value(v) : v
+  }
+  return out
+}
+
+/**
+ * POSTs a token request to the Entra token endpoint with retries, and decodes the answer.
+ *
+ * @internal
+ */
+export const requestToken = (
+  client: HttpClient.HttpClient,
+  request: TokenRequest
+): Effect.Effect<TokenResponse, ClientAuthenticationError | CredentialUnavailableError> => {
+  const url = tokenEndpoint(request.authorityHost, request.tenantId)
+  const makeRequest = Effect.gen(function*() {
+    const fields = yield* request.form
+    const requestId = yield* randomUuid
+    return HttpClientRequest.post(url).pipe(
+      HttpClientRequest.setHeaders({
+        accept: "application/json",
+        "user-agent": userAgent,
+        "client-request-id": requestId,
+        "x-client-sku": "effect-azure-identity",
+        "x-client-ver": libraryVersion
+      }),
+      HttpClientRequest.bodyUrlParams(buildForm({
+        ...fields,
+        scope: request.scopes.join(" "),
+        claims: request.claims
+      }))
+    )
+  })
+  return sendWithRetry(client, makeRequest, request.retryPolicy ?? defaultRetryPolicy).pipe(
+    Effect.flatMap((outcome) => interpret(request.credential, outcome)),
+    Effect.withSpan(`${request.credential}.requestToken`, {
+      attributes: {
+        "azure.identity.credential": request.credential,
+        "azure.identity.tenant": request.tenantId,
+        "azure.identity.scopes": request.scopes.join(" "),
+        "azure.identity.authority": request.authorityHost
+      }
+    })
+  )
+}

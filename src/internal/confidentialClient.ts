@@ -1,0 +1,177 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Scope from "effect/Scope"
+import * as AuthorityHost from "../AuthorityHost.js"
+import type { ClientAuthenticationError } from "../IdentityError.js"
+import { CredentialUnavailableError } from "../IdentityError.js"
+import * as TokenCredential from "../TokenCredential.js"
+import type { FormValue, TokenResponse } from "./aad.js"
+import { mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
+import type { RetryPolicy } from "./http.js"
+import * as TokenCacheEngine from "./tokenCache.js"
+
+/** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
+export interface Resolved {
+  readonly credential: string
+  readonly authorityHost: string
+  readonly tenantId: string
+  readonly clientId: string
+  readonly additionallyAllowedTenants: ReadonlyArray<string>
+  readonly client: HttpClient.HttpClient
+  readonly retryPolicy: RetryPolicy | undefined
+}
+
+/** The request for one network token request: grant fields, per attempt. @internal */
+export interface GrantContext {
+  readonly tenantId: string
+  readonly tokenEndpoint: string
+  readonly scopes: ReadonlyArray<string>
+}
+
+/** @internal */
+export interface BaseOptions {
+  readonly tenantId?: string | undefined
+  readonly clientId?: string | undefined
+  readonly authorityHost?: string | undefined
+  readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
+  /** Override the retry policy of token requests (tests, tight latency budgets). */
+  readonly retryPolicy?: RetryPolicy | undefined
+}
+
+/**
+ * Resolves and validates what every Entra credential needs. Problems become a description, so the layer still
+ * builds and `getToken` fails with `CredentialUnavailableError`.
+ *
+ * @internal
+ */
+export const resolve = (
+  credential: string,
+  options: BaseOptions
+): Effect.Effect<Either.Either<Resolved, string>, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const authority = yield* Effect.either(AuthorityHost.resolve(options.authorityHost))
+    if (Either.isLeft(authority)) return Either.left(authority.left)
+    const tenantId = options.tenantId?.trim() ?? ""
+    if (tenantId === "") return Either.left("no tenant id was given: set the tenantId option or AZURE_TENANT_ID")
+    const validTenant = AuthorityHost.validateTenantId(tenantId)
+    if (Either.isLeft(validTenant)) return Either.left(validTenant.left)
+    const clientId = options.clientId?.trim() ?? ""
+    if (clientId === "") return Either.left("no client id was given: set the clientId option or AZURE_CLIENT_ID")
+    const additionallyAllowedTenants = options.additionallyAllowedTenants ??
+      (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
+    return Either.right({
+      credential,
+      authorityHost: authority.right,
+      tenantId,
+      clientId,
+      additionallyAllowedTenants,
+      client,
+      retryPolicy: options.retryPolicy
+    })
+  })
+
+/** A credential that can never try, with the reason. @internal */
+export const unavailable = (credential: string, reason: string): TokenCredential.Service =>
+  TokenCredential.make(credential, () => Effect.fail(new CredentialUnavailableError({ credential, reason })))
+
+/** Validates scopes and picks the tenant for one `getToken` call. @internal */
+export const prepare = (
+  resolved: Pick<Resolved, "credential" | "tenantId" | "additionallyAllowedTenants">,
+  scopes: string | ReadonlyArray<string>,
+  options: TokenCredential.GetTokenOptions | undefined
+): Either.Either<{ scopes: ReadonlyArray<string>; tenantId: string }, CredentialUnavailableError> => {
+  const validScopes = AuthorityHost.validateScopes(scopes)
+  if (Either.isLeft(validScopes)) {
+    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: validScopes.left }))
+  }
+  const tenant = AuthorityHost.resolveTenant({
+    configured: resolved.tenantId,
+    requested: options?.tenantId,
+    additionallyAllowedTenants: resolved.additionallyAllowedTenants
+  })
+  if (Either.isLeft(tenant)) {
+    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: tenant.left }))
+  }
+  return Either.right({ scopes: validScopes.right, tenantId: tenant.right })
+}
+
+/**
+ * A client-credentials credential: the grant is `client_credentials` with whatever client authentication
+ * `clientAuth` returns (a secret, or a fresh assertion for every network request).
+ *
+ * @internal
+ */
+export const makeClientCredentials = (
+  credential: string,
+  options: BaseOptions,
+  clientAuth: (
+    resolved: Resolved,
+    context: GrantContext
+  ) => Effect.Effect<Readonly<Record<string, FormValue>>, ClientAuthenticationError | CredentialUnavailableError>
+): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolvedEither = yield* resolve(credential, options)
+    if (Either.isLeft(resolvedEither)) return unavailable(credential, resolvedEither.left)
+    const resolved = resolvedEither.right
+    const cache = yield* TokenCacheEngine.make({
+      partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
+      name: credential
+    })
+    const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
+      requestToken(resolved.client, {
+        credential,
+        authorityHost: resolved.authorityHost,
+        tenantId,
+        scopes,
+        claims,
+        retryPolicy: resolved.retryPolicy,
+        form: Effect.map(
+          clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(resolved.authorityHost, tenantId) }),
+          (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
+        )
+      }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
+    return TokenCredential.make(credential, (scopes, getTokenOptions) => {
+      const prepared = prepare(resolved, scopes, getTokenOptions)
+      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+      const { scopes: list, tenantId } = prepared.right
+      const enableCae = getTokenOptions?.enableCae === true
+      const claims = mergeClaims(getTokenOptions?.claims, enableCae)
+      const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+      return cache.get(TokenCacheEngine.cacheKey(tenantId, list, enableCae), fetch(tenantId, list, claims), bypass)
+    })
+  }).pipe(Effect.annotateLogs("module", credential))
+
+/** @internal */
+export const unavailableError = (credential: string, reason: string): CredentialUnavailableError =>
+  new CredentialUnavailableError({ credential, reason })
+
+/** A configuration error as a sentence naming the variables, never their values. @internal */
+export const describeConfigError = (error: ConfigError.ConfigError): string => {
+  const missing = new Set<string>()
+  const invalid = new Set<string>()
+  const walk = (e: ConfigError.ConfigError): void => {
+    switch (e._op) {
+      case "And":
+      case "Or":
+        walk(e.left)
+        walk(e.right)
+        return
+      case "MissingData":
+        missing.add(e.path.join("."))
+        return
+      case "InvalidData":
+      case "SourceUnavailable":
+      case "Unsupported":
+        invalid.add(e.path.join("."))
+        return
+    }
+  }
+  walk(error)
+  const parts: Array<string> = []
+  if (missing.size > 0) parts.push(`missing configuration: ${[...missing].join(", ")}`)
+  if (invalid.size > 0) parts.push(`invalid configuration: ${[...invalid].join(", ")}`)
+  return parts.length === 0 ? "the configuration could not be read" : `${parts.join("; ")}: set them and try again`
+}

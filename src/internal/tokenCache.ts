@@ -1,0 +1,169 @@
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { AccessToken } from "../AccessToken.js"
+import { defaultRefreshMarginMillis } from "../AccessToken.js"
+import type * as TokenCache from "../TokenCache.js"
+
+/** @internal */
+export type Decision = "fresh" | "refresh" | "expired"
+
+/** @internal */
+export const mustRefreshMarginMillis = 30_000
+
+/** @internal */
+export const backgroundRetryMillis = 30_000
+
+/** @internal */
+export const refreshOnMillis = (token: AccessToken): number => {
+  const expires = DateTime.toEpochMillis(token.expiresOn)
+  return Option.isSome(token.refreshOn)
+    ? Math.min(DateTime.toEpochMillis(token.refreshOn.value), expires)
+    : expires - defaultRefreshMarginMillis
+}
+
+/** @internal */
+export const decide = (nowMillis: number, refreshOn: number, expiresOn: number): Decision => {
+  const mustRefreshAt = expiresOn - mustRefreshMarginMillis
+  if (nowMillis >= mustRefreshAt) return "expired"
+  if (nowMillis >= refreshOn) return "refresh"
+  return "fresh"
+}
+
+/** @internal */
+export const decideToken = (nowMillis: number, token: AccessToken): Decision =>
+  decide(nowMillis, refreshOnMillis(token), DateTime.toEpochMillis(token.expiresOn))
+
+interface Entry {
+  token: AccessToken | undefined
+  refreshOn: number
+  expiresOn: number
+  inflight: Deferred.Deferred<AccessToken, any> | undefined
+  nextBackgroundAttempt: number
+}
+
+/** @internal */
+export interface Engine {
+  /**
+   * The token for `key`: from memory when the policy allows, else from one request shared by every caller of the
+   * key. `bypass` (a claims challenge) skips the read, runs its own request and stores the result.
+   */
+  readonly get: <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) => Effect.Effect<AccessToken, E>
+  readonly size: () => number
+}
+
+const TokenCacheTag = Context.GenericTag<TokenCache.TokenCache, TokenCache.Service>("effect-azure-identity/TokenCache")
+
+/**
+ * One cache per credential instance. Requests run in fibers of the scope it is made in (the layer's scope): an
+ * interrupted caller stops waiting while the others still get the token; closing the scope stops everything.
+ *
+ * @internal
+ */
+export const make = (options: { readonly partition: string; readonly name: string }): Effect.Effect<
+  Engine,
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const persistence = yield* Effect.serviceOption(TokenCacheTag)
+    const entries = new Map<string, Entry>()
+
+    const store = (entry: Entry, token: AccessToken) => {
+      entry.token = token
+      entry.expiresOn = DateTime.toEpochMillis(token.expiresOn)
+      entry.refreshOn = refreshOnMillis(token)
+      entry.nextBackgroundAttempt = 0
+    }
+
+    const withPersistence = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, tryLoad: boolean) => {
+      if (Option.isNone(persistence)) return fetch
+      const backend = persistence.value
+      const persistentKey = `${options.partition}|${key}`
+      const fetchAndSave = Effect.tap(fetch, (token) => backend.save(persistentKey, token))
+      if (!tryLoad) return fetchAndSave
+      return Effect.flatMap(
+        Effect.zip(backend.load(persistentKey), Clock.currentTimeMillis),
+        ([loaded, now]) =>
+          Option.isSome(loaded) && decideToken(now, loaded.value) !== "expired"
+            ? Effect.succeed(loaded.value)
+            : fetchAndSave
+      )
+    }
+
+    const run = <E>(
+      entry: Entry,
+      deferred: Deferred.Deferred<AccessToken, E>,
+      fetch: Effect.Effect<AccessToken, E>,
+      background: boolean
+    ) =>
+      fetch.pipe(
+        Effect.onExit((exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (entry.inflight === deferred) entry.inflight = undefined
+            if (Exit.isSuccess(exit)) {
+              store(entry, exit.value)
+              return Deferred.done(deferred, exit)
+            }
+            if (background) entry.nextBackgroundAttempt = now + backgroundRetryMillis
+            const log = background && !Exit.isInterrupted(exit)
+              ? Effect.logWarning(
+                `${options.name}: background token refresh failed; serving the cached token and retrying in ` +
+                  `${backgroundRetryMillis / 1000} s`,
+                exit.cause
+              )
+              : Effect.void
+            return Effect.zipRight(log, Deferred.done(deferred, exit))
+          })
+        ),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+
+    const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AccessToken, E> => {
+        let entry = entries.get(key)
+        if (entry === undefined) {
+          entry = { token: undefined, refreshOn: 0, expiresOn: 0, inflight: undefined, nextBackgroundAttempt: 0 }
+          entries.set(key, entry)
+        }
+        const e = entry
+        if (bypass) {
+          return Effect.tap(withPersistence(key, fetch, false), (token) => {
+            store(e, token)
+          })
+        }
+        if (e.token !== undefined) {
+          const decision = decide(now, e.refreshOn, e.expiresOn)
+          if (decision === "fresh") return Effect.succeed(e.token)
+          if (decision === "refresh") {
+            if (e.inflight === undefined && now >= e.nextBackgroundAttempt) {
+              const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
+              e.inflight = deferred
+              return Effect.as(run(e, deferred, withPersistence(key, fetch, false), true), e.token)
+            }
+            return Effect.succeed(e.token)
+          }
+        }
+        if (e.inflight !== undefined) return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E>)
+        const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
+        e.inflight = deferred
+        return Effect.zipRight(
+          run(e, deferred, withPersistence(key, fetch, e.token === undefined), false),
+          Deferred.await(deferred)
+        )
+      })
+
+    return { get, size: () => entries.size }
+  })
+
+/** @internal */
+export const cacheKey = (tenantId: string, scopes: ReadonlyArray<string>, enableCae: boolean): string =>
+  `${tenantId}|${[...scopes].sort().join(" ")}|${enableCae ? "cae" : "nocae"}`

@@ -1,0 +1,125 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import { AuthorityHost } from "../src/index.js"
+import { withEnv } from "./support/helpers.js"
+
+describe("AuthorityHost", () => {
+  it("normalises hosts", () => {
+    assert.deepStrictEqual(
+      AuthorityHost.normalize("login.microsoftonline.us/"),
+      Either.right(AuthorityHost.AzureGovernment)
+    )
+    assert.deepStrictEqual(
+      AuthorityHost.normalize(" https://login.chinacloudapi.cn// "),
+      Either.right(AuthorityHost.AzureChina)
+    )
+    assert.deepStrictEqual(AuthorityHost.normalize("http://127.0.0.1:8080/"), Either.right("http://127.0.0.1:8080"))
+    assert.deepStrictEqual(AuthorityHost.normalize("http://localhost:1"), Either.right("http://localhost:1"))
+    assert.deepStrictEqual(AuthorityHost.normalize("http://[::1]:1"), Either.right("http://[::1]:1"))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("http://login.microsoftonline.com")))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("ftp://x")))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("")))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("https://user:pw@x")))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("https://x/?q=1")))
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("https://exa mple")))
+  })
+
+  it.effect("resolves option, then AZURE_AUTHORITY_HOST, then the public cloud", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* AuthorityHost.resolve(undefined).pipe(withEnv({})), AuthorityHost.AzurePublicCloud)
+      assert.strictEqual(
+        yield* AuthorityHost.resolve(undefined).pipe(withEnv({ AZURE_AUTHORITY_HOST: "login.microsoftonline.us" })),
+        AuthorityHost.AzureGovernment
+      )
+      assert.strictEqual(
+        yield* AuthorityHost.resolve("https://login.chinacloudapi.cn").pipe(withEnv({ AZURE_AUTHORITY_HOST: "x" })),
+        AuthorityHost.AzureChina
+      )
+      const error = yield* Effect.flip(AuthorityHost.resolve("http://evil.example"))
+      assert.include(error, "loopback")
+    }))
+
+  it("validates tenant ids", () => {
+    for (const ok of ["organizations", "contoso.onmicrosoft.com", "72f988bf-86f1-41af-91ab-2d7cd011db47"]) {
+      assert.isTrue(Either.isRight(AuthorityHost.validateTenantId(ok)))
+    }
+    for (const bad of ["", "a/b", "a b", "x?y", "../x", "t\n"]) {
+      assert.isTrue(Either.isLeft(AuthorityHost.validateTenantId(bad)))
+    }
+  })
+
+  it("scope to resource strips only a trailing /.default", () => {
+    assert.strictEqual(AuthorityHost.scopeToResource("https://vault.azure.net/.default"), "https://vault.azure.net")
+    assert.strictEqual(
+      AuthorityHost.scopeToResource("https://management.azure.com//.default"),
+      "https://management.azure.com/"
+    )
+    assert.strictEqual(AuthorityHost.scopeToResource("https://x/.defaultx"), "https://x/.defaultx")
+    assert.strictEqual(AuthorityHost.scopeToResource("api://a/.default/.default"), "api://a/.default")
+  })
+
+  it("dev-tool scopes allow only safe characters", () => {
+    assert.isTrue(Either.isRight(AuthorityHost.validateDevToolScope("https://management.azure.com//.default")))
+    for (const bad of ["a b", "a;rm -rf", "$(x)", "a\"b", "`x`", "a|b"]) {
+      assert.isTrue(Either.isLeft(AuthorityHost.validateDevToolScope(bad)))
+    }
+  })
+
+  it("resolveTenant", () => {
+    const r = (configured: string | undefined, requested: string | undefined, allowed: Array<string> = []) =>
+      AuthorityHost.resolveTenant({ configured, requested, additionallyAllowedTenants: allowed })
+    assert.deepStrictEqual(r("a", undefined), Either.right("a"))
+    assert.deepStrictEqual(r("a", "a"), Either.right("a"))
+    assert.isTrue(Either.isLeft(r("a", "b")))
+    assert.deepStrictEqual(r("a", "B", ["b"]), Either.right("B"))
+    assert.deepStrictEqual(r("a", "b", ["*"]), Either.right("b"))
+    assert.deepStrictEqual(r(undefined, "b"), Either.right("b"))
+    assert.deepStrictEqual(r("adfs", "b"), Either.right("adfs"))
+    assert.isTrue(Either.isLeft(r(undefined, undefined)))
+    assert.isTrue(Either.isLeft(r("a", "bad/tenant", ["*"])))
+  })
+
+  it.effect("AZURE_ADDITIONALLY_ALLOWED_TENANTS is split on ;", () =>
+    Effect.gen(function*() {
+      const list = yield* AuthorityHost.additionallyAllowedTenantsFromConfig.pipe(
+        withEnv({ AZURE_ADDITIONALLY_ALLOWED_TENANTS: " a ; ;b;" })
+      )
+      assert.deepStrictEqual(list, ["a", "b"])
+    }))
+
+  it.effect.prop(
+    "tenant validation never throws and accepts exactly [A-Za-z0-9.-]+",
+    [FastCheck.string()],
+    ([s]) =>
+      Effect.sync(() => {
+        const result = AuthorityHost.validateTenantId(s)
+        assert.strictEqual(Either.isRight(result), /^[A-Za-z0-9.-]+$/.test(s))
+      })
+  )
+
+  it.effect.prop("scope validation never throws; accepted scopes have no whitespace", [
+    FastCheck.array(FastCheck.string(), { maxLength: 4 })
+  ], ([scopes]) =>
+    Effect.sync(() => {
+      const result = AuthorityHost.validateScopes(scopes)
+      if (Either.isRight(result)) {
+        assert.isTrue(result.right.length > 0)
+        for (const s of result.right) assert.isFalse(/\s/.test(s))
+      }
+    }))
+
+  it.effect.prop(
+    "normalize never throws and only returns https or loopback http",
+    [FastCheck.webUrl()],
+    ([u]) =>
+      Effect.sync(() => {
+        const result = AuthorityHost.normalize(u)
+        if (Either.isRight(result)) {
+          const url = new URL(result.right)
+          assert.isTrue(url.protocol === "https:" || AuthorityHost.isLoopbackHost(url.hostname))
+        }
+      })
+  )
+})

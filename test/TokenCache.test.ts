@@ -1,0 +1,68 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { AccessToken, TokenCache } from "../src/index.js"
+
+const MIN = 60_000
+const HOUR = 60 * MIN
+
+const token = (expiresOn: number, refreshOn?: number): AccessToken.AccessToken => ({
+  token: Redacted.make("t"),
+  expiresOn: DateTime.unsafeMake(expiresOn),
+  refreshOn: refreshOn === undefined ? Option.none() : Option.some(DateTime.unsafeMake(refreshOn)),
+  tokenType: "Bearer"
+})
+
+describe("refresh policy (pure)", () => {
+  it("fresh before refreshOn, refresh until expiry - 30 s, expired after", () => {
+    const t = token(10 * HOUR, 5 * HOUR)
+    assert.strictEqual(TokenCache.decide(0, t), "fresh")
+    assert.strictEqual(TokenCache.decide(5 * HOUR - 1, t), "fresh")
+    assert.strictEqual(TokenCache.decide(5 * HOUR, t), "refresh")
+    assert.strictEqual(TokenCache.decide(10 * HOUR - 30_001, t), "refresh")
+    assert.strictEqual(TokenCache.decide(10 * HOUR - 30_000, t), "expired")
+    assert.strictEqual(TokenCache.decide(11 * HOUR, t), "expired")
+  })
+
+  it("without refreshOn refreshes 5 minutes before expiry", () => {
+    const t = token(HOUR)
+    assert.strictEqual(TokenCache.decide(HOUR - 5 * MIN - 1, t), "fresh")
+    assert.strictEqual(TokenCache.decide(HOUR - 5 * MIN, t), "refresh")
+  })
+
+  it("computeRefreshOnMillis: refresh_in, half life for >= 2 h, else 5 minutes before expiry", () => {
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, 24 * HOUR, 30 * MIN), 30 * MIN)
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, 24 * HOUR), 12 * HOUR)
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, 2 * HOUR), HOUR)
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, HOUR), 55 * MIN)
+    // short tokens: never earlier than half their life
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, 4 * MIN), 2 * MIN)
+    // refresh_in beyond expiry is clamped
+    assert.strictEqual(AccessToken.computeRefreshOnMillis(0, HOUR, 2 * HOUR), HOUR)
+  })
+
+  it("AccessToken.make defaults the token type and keeps the token redacted", () => {
+    const t = AccessToken.make({ token: "abc", obtainedAtMillis: 0, expiresOnMillis: HOUR })
+    assert.strictEqual(t.tokenType, "Bearer")
+    assert.strictEqual(String(t.token), "<redacted>")
+    assert.notInclude(JSON.stringify(t), "abc")
+  })
+
+  it.effect.prop(
+    "the decision only moves forward as time passes",
+    [FastCheck.integer({ min: 1, max: 48 * HOUR }), FastCheck.integer({ min: 0, max: 48 * HOUR })],
+    ([lifetime, offset]) =>
+      Effect.sync(() => {
+        const t = AccessToken.make({ token: "x", obtainedAtMillis: 0, expiresOnMillis: lifetime })
+        const order = { fresh: 0, refresh: 1, expired: 2 } as const
+        const a = TokenCache.decide(offset, t)
+        const b = TokenCache.decide(offset + 1000, t)
+        assert.isTrue(order[a] <= order[b])
+        // a token is never served when it has less than 30 s left
+        if (offset >= lifetime - 30_000) assert.strictEqual(a, "expired")
+      })
+  )
+})
