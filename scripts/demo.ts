@@ -40,7 +40,10 @@ const startTokenServer = Effect.acquireRelease(
     })
     server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
   }),
-  (server) => Effect.async<void>((resume) => server.close(() => resume(Effect.void)))
+  (server) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
 )
 
 interface Row {
@@ -50,7 +53,7 @@ interface Row {
   readonly millis: number
 }
 
-const attempt = (credential: string, scenario: string, program: Effect.Effect<string, unknown>) =>
+const attempt = <R>(credential: string, scenario: string, program: Effect.Effect<string, unknown, R>) =>
   Effect.gen(function*() {
     const start = performance.now()
     const outcome = yield* program.pipe(
