@@ -133,14 +133,36 @@ export const makeClientCredentials = (
           (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
         )
       }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
+    // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
+    // re-sorting and re-merging on every call. Bounded; claims (always a network request) are not memoised.
+    const memo = new Map<string, { key: string; list: ReadonlyArray<string>; tenantId: string; claims?: string }>()
     return TokenCredential.make(credential, (scopes, getTokenOptions) => {
-      const prepared = prepare(resolved, scopes, getTokenOptions)
-      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-      const { scopes: list, tenantId } = prepared.right
       const enableCae = getTokenOptions?.enableCae === true
-      const claims = mergeClaims(getTokenOptions?.claims, enableCae)
       const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
-      return cache.get(TokenCacheEngine.cacheKey(tenantId, list, enableCae), fetch(tenantId, list, claims), bypass)
+      const memoKey = bypass ?
+        undefined :
+        `${typeof scopes === "string" ? scopes : scopes.join("\u0001")}\u0002${
+          getTokenOptions?.tenantId ?? ""
+        }\u0002${enableCae}`
+      let entry = memoKey === undefined ? undefined : memo.get(memoKey)
+      if (entry === undefined) {
+        const prepared = prepare(resolved, scopes, getTokenOptions)
+        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+        const { scopes: list, tenantId } = prepared.right
+        const claims = mergeClaims(getTokenOptions?.claims, enableCae)
+        entry = {
+          key: TokenCacheEngine.cacheKey(tenantId, list, enableCae),
+          list,
+          tenantId,
+          ...(claims === undefined ? {} : { claims })
+        }
+        if (memoKey !== undefined) {
+          if (memo.size >= 1024) memo.clear()
+          memo.set(memoKey, entry)
+        }
+      }
+      const { claims, key, list, tenantId } = entry
+      return cache.get(key, Effect.suspend(() => fetch(tenantId, list, claims)), bypass)
     })
   }).pipe(Effect.annotateLogs("module", credential))
 
