@@ -15,12 +15,52 @@ export * as AuthorityHost from "./AuthorityHost.js"
 /**
  * @since 0.1.0
  */
+export * as AuthorizationCodeCredential from "./AuthorizationCodeCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as CertificateCredential from "./CertificateCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ClientAssertionCredential from "./ClientAssertionCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ClientCertificateCredential from "./CertificateCredential.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ClientSecretCredential from "./ClientSecretCredential.js"
 
 /**
  * @since 0.1.0
  */
+export * as DeviceCodeCredential from "./DeviceCodeCredential.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as IdentityError from "./IdentityError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ManagedIdentityCredential from "./ManagedIdentityCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OnBehalfOfCredential from "./OnBehalfOfCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PinnedHttpClient from "./PinnedHttpClient.js"
 
 /**
  * @since 0.1.0
@@ -31,3 +71,13 @@ export * as TokenCache from "./TokenCache.js"
  * @since 0.1.0
  */
 export * as TokenCredential from "./TokenCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WorkloadIdentityCredential from "./WorkloadIdentityCredential.js"

@@ -1,6 +1,7 @@
 /**
- * The Node.js implementations of the services credentials use: `HttpClient` (undici), `FileSystem`, `Path` and
- * `CommandExecutor`. Provide it once at the edge of a Node program:
+ * The Node.js implementations of the services credentials use: `HttpClient` (undici), `FileSystem`, `Path`,
+ * `CommandExecutor`, and `PinnedHttpClient` (the certificate-pinned client of Service Fabric's managed identity
+ * endpoint). Provide it once at the edge of a Node program:
  *
  * @example
  * ```ts
@@ -15,16 +16,83 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Undici from "@effect/platform-node/Undici"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Tls from "node:tls"
+import * as PinnedHttpClient from "./PinnedHttpClient.js"
+
+const pinMismatch = (message: string): Error =>
+  Object.assign(new Error(message), { code: PinnedHttpClient.thumbprintMismatchCode })
+
+/**
+ * An undici connector that completes the TLS handshake without CA validation, then accepts the connection only if
+ * the server's certificate has the pinned thumbprint — before undici writes a byte of the request. TLS sessions are
+ * not resumed, so every connection presents its certificate.
+ */
+const pinnedConnector = (pin: PinnedHttpClient.Thumbprint): Undici.buildConnector.connector => {
+  const connect = Undici.buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0 })
+  return (options, callback) => {
+    if (options.protocol !== "https:") {
+      callback(pinMismatch(`a certificate-pinned connection must use https:, not ${options.protocol}`), null)
+      return
+    }
+    connect(options, (error, socket) => {
+      if (error !== null || socket === null) {
+        callback(error ?? new Error("connection failed"), null)
+        return
+      }
+      const certificate = (socket as Tls.TLSSocket).getPeerCertificate?.()
+      const presented = (pin.algorithm === "sha1" ? certificate?.fingerprint : certificate?.fingerprint256) ?? ""
+      if (presented.replace(/:/g, "").toUpperCase() !== pin.hex) {
+        socket.destroy()
+        callback(
+          pinMismatch(
+            `the server certificate's ${pin.algorithm} thumbprint ${presented.replace(/:/g, "") || "(none)"} ` +
+              `is not the pinned ${pin.hex}`
+          ),
+          null
+        )
+        return
+      }
+      callback(null, socket)
+    })
+  }
+}
+
+/**
+ * The Node implementation of `PinnedHttpClient`: an undici client per thumbprint whose connections are accepted
+ * only when the server's certificate has that thumbprint. Verification is never disabled for anything else.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPinnedHttpClient: Layer.Layer<PinnedHttpClient.PinnedHttpClient> = Layer.succeed(
+  PinnedHttpClient.PinnedHttpClient,
+  {
+    make: (pin) =>
+      Effect.map(
+        Effect.acquireRelease(
+          Effect.sync(() => new Undici.Agent({ connect: pinnedConnector(pin) })),
+          (agent) => Effect.promise(() => agent.destroy())
+        ),
+        (agent): HttpClient.HttpClient => NodeHttpClient.makeUndici(agent)
+      )
+  }
+)
 
 /**
  * @since 0.1.0
  * @category layers
  */
 export const layer: Layer.Layer<
-  HttpClient.HttpClient | FileSystem.FileSystem | Path.Path | CommandExecutor.CommandExecutor
-> = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer)
+  | HttpClient.HttpClient
+  | FileSystem.FileSystem
+  | Path.Path
+  | CommandExecutor.CommandExecutor
+  | PinnedHttpClient.PinnedHttpClient
+> = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer, layerPinnedHttpClient)

@@ -27,6 +27,8 @@ export interface RetryPolicy {
   readonly statusBaseDelayMillis?: ((status: number) => number | undefined) | undefined
   readonly statusMaxRetries?: ((status: number) => number | undefined) | undefined
   readonly statusMinElapsedMillis?: ((status: number) => number | undefined) | undefined
+  /** Whether a failure without an HTTP answer is retried (default: all but an invalid URL). */
+  readonly retryTransport?: ((failure: TransportFailure) => boolean) | undefined
 }
 
 /** @internal */
@@ -168,7 +170,7 @@ export const sendWithRetry = <E, R>(
       const now = yield* Clock.currentTimeMillis
       const status = Either.isRight(result) ? result.right.status : undefined
       const retryable = Either.isLeft(result)
-        ? result.left.kind !== "invalid-url"
+        ? result.left.kind !== "invalid-url" && (policy.retryTransport?.(result.left) ?? true)
         : policy.retryStatus(result.right.status)
       if (!retryable) return { result, attempts: attempt, url, sentAtMillis }
       if (status !== lastStatus) retriesForStatus = 0

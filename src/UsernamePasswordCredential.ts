@@ -1,0 +1,135 @@
+/**
+ * Signs a user in with a username and password: the OAuth 2.0 resource owner password credentials grant (ROPC).
+ *
+ * **A last resort.** Microsoft deprecates this grant: it does not work with multi-factor authentication (now
+ * mandatory for most Entra tenants), Conditional Access, federated or personal accounts, and the password travels
+ * to the app. Prefer `AuthorizationCodeCredential`, `DeviceCodeCredential`, a managed identity or a service
+ * principal. Every layer logs a warning once, when it is built.
+ *
+ * - `grant_type=password`, `username`, `password`, `scope` plus `openid profile offline_access`, `client_info=1`,
+ *   `client_id`, and `client_secret` when configured. The password is `Redacted`, unwrapped only where the form is
+ *   built, and appears in no error or log line.
+ * - Access tokens are cached per tenant, scopes and CAE flag; the refresh token (kept as `Redacted`, rotated,
+ *   dropped on `invalid_grant`) serves other scopes and refreshes; without one, the password grant runs again.
+ * - `layerConfig()` reads `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_USERNAME`, `AZURE_PASSWORD`; every layer reads
+ *   `AZURE_AUTHORITY_HOST` and `AZURE_ADDITIONALLY_ALLOWED_TENANTS` when those options are not given.
+ * - In a chain: missing configuration is `CredentialUnavailableError` (the chain moves on); a rejected password or
+ *   an MFA requirement is `ClientAuthenticationError` (the chain stops).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { TokenCredential, UsernamePasswordCredential } from "effect-azure-identity"
+ * import * as IdentityNode from "effect-azure-identity/node"
+ *
+ * const CredentialLive = UsernamePasswordCredential.layerConfig().pipe(Layer.provide(IdentityNode.layer))
+ *
+ * TokenCredential.getToken("https://graph.microsoft.com/User.Read").pipe(Effect.provide(CredentialLive))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Confidential from "./internal/confidentialClient.js"
+import type { RetryPolicy } from "./internal/http.js"
+import * as UserTokens from "./internal/userTokens.js"
+import * as TokenCredential from "./TokenCredential.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly tenantId: string
+  readonly clientId: string
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  /** For confidential clients. Sent with every grant when given. */
+  readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** Defaults to `AZURE_AUTHORITY_HOST`, else the public cloud. */
+  readonly authorityHost?: string | undefined
+  /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
+  readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
+  /** Override how token requests are retried. */
+  readonly retryPolicy?: RetryPolicy | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category names
+ */
+export const name = "UsernamePasswordCredential"
+
+/**
+ * The warning every layer logs once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const deprecationWarning = "UsernamePasswordCredential uses the resource owner password grant, which " +
+  "Microsoft deprecates: it fails with multi-factor authentication and Conditional Access. Use it only as a last " +
+  "resort; prefer AuthorizationCodeCredential, DeviceCodeCredential, a managed identity or a service principal."
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.zipRight(
+    Effect.logWarning(deprecationWarning).pipe(Effect.annotateLogs("module", name)),
+    UserTokens.make(name, options, (context) =>
+      Effect.sync(() => {
+        const username = options.username.trim()
+        if (username === "") return Either.left("no username was given: set the username option or AZURE_USERNAME")
+        if (Redacted.value(options.password) === "") {
+          return Either.left("the password is empty: set the password option or AZURE_PASSWORD")
+        }
+        return Either.right<UserTokens.InitialGrant>({
+          reusable: true,
+          cancelWhenAbandoned: false,
+          exhausted: "the password grant did not give one",
+          run: (request) => context.request(request, { grant_type: "password", username, password: options.password })
+        })
+      }))
+  )
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
+  Layer.scoped(TokenCredential.TokenCredential, make(options))
+
+/**
+ * Reads the options from `Config`; by default `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_USERNAME` and
+ * `AZURE_PASSWORD`. Missing configuration does not fail the layer: `getToken` fails with `CredentialUnavailableError`
+ * naming it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options> = {
+    tenantId: Config.string("AZURE_TENANT_ID"),
+    clientId: Config.string("AZURE_CLIENT_ID"),
+    username: Config.string("AZURE_USERNAME"),
+    password: Config.redacted("AZURE_PASSWORD")
+  }
+): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
+  Layer.scoped(
+    TokenCredential.TokenCredential,
+    Config.unwrap(config).pipe(
+      Effect.matchEffect({
+        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
+        onSuccess: make
+      })
+    )
+  )
