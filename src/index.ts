@@ -20,7 +20,22 @@ export * as AuthorizationCodeCredential from "./AuthorizationCodeCredential.js"
 /**
  * @since 0.1.0
  */
+export * as AzureCliCredential from "./AzureCliCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AzureDeveloperCliCredential from "./AzureDeveloperCliCredential.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as CertificateCredential from "./CertificateCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ChainedTokenCredential from "./ChainedTokenCredential.js"
 
 /**
  * @since 0.1.0
@@ -41,6 +56,11 @@ export * as ClientSecretCredential from "./ClientSecretCredential.js"
  * @since 0.1.0
  */
 export * as DeviceCodeCredential from "./DeviceCodeCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as EnvironmentCredential from "./EnvironmentCredential.js"
 
 /**
  * @since 0.1.0

@@ -1,0 +1,284 @@
+/**
+ * Gets tokens from the Azure CLI (`az`) the developer is signed in to.
+ *
+ * Runs `az account get-access-token --output json --resource <resource> [--tenant <tenant>]
+ * [--subscription <subscription>]` as a child process through the `CommandExecutor` service:
+ *
+ * - the argument vector is passed as is, never through a shell; the scope, tenant and subscription are validated
+ *   (`[A-Za-z0-9_.:/-]`, `[A-Za-z0-9.-]`, `[A-Za-z0-9._ -]`) before the command is built;
+ * - the working directory is `/bin` (`%SystemRoot%` on Windows), so an `az` in the application's directory is never
+ *   picked up; the environment is the parent's plus `AZURE_CORE_NO_COLOR=true`; stdin is closed;
+ * - the process is stopped after `processTimeout` (10 s by default);
+ * - `expires_on` (epoch seconds, Azure CLI 2.54+) is preferred; otherwise `expiresOn` is read as local time (it is
+ *   printed in the machine's time zone), in the `DateTime.CurrentTimeZone` when one is provided;
+ * - tokens are cached per tenant and resource and refreshed before they expire, like every credential.
+ *
+ * Reads `AZURE_ADDITIONALLY_ALLOWED_TENANTS` when the `additionallyAllowedTenants` option is not given.
+ *
+ * In a chain it never stops the chain: every failure is a `CredentialUnavailableError` that says what to do — the
+ * CLI is not installed (install it), nobody is signed in (`az login`), it timed out, or it printed something that is
+ * not a token. A `claims` challenge cannot be answered by `az account get-access-token`: the error gives the exact
+ * `az login --claims-challenge …` command to run. Neither the token nor the tool's raw output ever appears in an
+ * error.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AzureCliCredential, TokenCredential } from "effect-azure-identity"
+ * import * as IdentityNode from "effect-azure-identity/node"
+ *
+ * const CredentialLive = AzureCliCredential.layer({ processTimeout: "20 seconds" })
+ *   .pipe(Layer.provide(IdentityNode.layer))
+ *
+ * TokenCredential.getToken("https://management.azure.com/.default").pipe(Effect.provide(CredentialLive))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Clock from "effect/Clock"
+import type * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as AccessToken from "./AccessToken.js"
+import * as AuthorityHost from "./AuthorityHost.js"
+import { CredentialUnavailableError } from "./IdentityError.js"
+import * as Tool from "./internal/developerTool.js"
+import * as TokenCacheEngine from "./internal/tokenCache.js"
+import * as TokenCredential from "./TokenCredential.js"
+
+/**
+ * @since 0.1.0
+ * @category names
+ */
+export const name = "AzureCliCredential"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The tenant to ask tokens for (`--tenant`). Defaults to the CLI's current tenant. */
+  readonly tenantId?: string | undefined
+  /** The subscription whose tenant to use (`--subscription`), by id or name. */
+  readonly subscription?: string | undefined
+  /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
+  readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
+  /** How long `az` may take before it is stopped. Defaults to 10 seconds. */
+  readonly processTimeout?: Duration.DurationInput | undefined
+  /** Extra environment variables for the child process (e.g. `AZURE_CONFIG_DIR`), on top of the parent's. */
+  readonly environment?: Readonly<Record<string, string>> | undefined
+  /** The executable to run. Defaults to `az` (`az.cmd` on Windows), looked up on `PATH`. */
+  readonly executable?: string | undefined
+}
+
+/**
+ * What `az account get-access-token --output json` prints.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const CliTokenOutput = Schema.Struct({
+  accessToken: Schema.String.pipe(Schema.minLength(1)),
+  expiresOn: Schema.optional(Schema.String),
+  expires_on: Schema.optional(Schema.Union(Schema.Number, Schema.NumberFromString)),
+  tokenType: Schema.optional(Schema.String),
+  tenant: Schema.optional(Schema.String),
+  subscription: Schema.optional(Schema.String)
+})
+
+const installHint = "install the Azure CLI (https://aka.ms/azure-cli) and run `az login`"
+
+const notFoundPattern = /\baz:.*not found|^'az' is not recognized/im
+
+/**
+ * The message an `az login` for a claims challenge needs: the exact command to run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const claimsChallengeCommand = (claims: string, scope: string, tenantId: string | undefined): string =>
+  `az login --claims-challenge ${Encoding.encodeBase64(claims)} --scope ${scope}` +
+  (tenantId === undefined ? "" : ` --tenant ${tenantId}`)
+
+/**
+ * Turns the output of a finished `az` run into a token or the reason it is not one. Never puts `stdout` (which may
+ * hold a token) into a message; `stderr` only sanitised.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const interpret = (
+  output: Tool.Output,
+  context: { readonly nowMillis: number; readonly zone: DateTime.TimeZone; readonly resource: string }
+): Either.Either<AccessToken.AccessToken, string> => {
+  const stderr = Tool.sanitize(output.stderr)
+  if (output.exitCode !== 0) {
+    if (output.exitCode === 127 || notFoundPattern.test(output.stderr.trim())) {
+      return Either.left(`the Azure CLI (az) was not found on PATH: ${installHint}`)
+    }
+    if (/az login|az account set/i.test(output.stderr) && !/AADSTS/.test(output.stderr)) {
+      return Either.left(
+        `no account is signed in to the Azure CLI, or its sign-in has expired: run \`az login\` and try again` +
+          (stderr === "" ? "" : ` (az said: ${stderr})`)
+      )
+    }
+    return Either.left(
+      `az account get-access-token exited with code ${output.exitCode}` +
+        (stderr === "" ? "" : `: ${stderr}`) +
+        `. Run \`az account get-access-token --resource ${context.resource}\` yourself to see the problem`
+    )
+  }
+  const json = Either.try(() => JSON.parse(output.stdout) as unknown)
+  if (Either.isLeft(json)) {
+    return Either.left(
+      `the Azure CLI printed output that is not JSON (${output.stdout.length} characters); ` +
+        "update it (`az upgrade`) and check that `az account get-access-token --output json` works"
+    )
+  }
+  const decoded = Schema.decodeUnknownEither(CliTokenOutput)(json.right)
+  if (Either.isLeft(decoded)) {
+    return Either.left(
+      "the Azure CLI printed JSON that is not a token answer (no `accessToken`, or a field of the wrong type); " +
+        "update it (`az upgrade`) and check that " +
+        "`az account get-access-token --output json` works"
+    )
+  }
+  const body = decoded.right
+  let expiresOnMillis: number | undefined
+  if (body.expires_on !== undefined && Number.isFinite(body.expires_on) && body.expires_on > 0) {
+    expiresOnMillis = body.expires_on * 1000
+  } else if (body.expiresOn !== undefined) {
+    expiresOnMillis = Option.getOrUndefined(Tool.parseLocalDateTime(body.expiresOn, context.zone))
+  }
+  if (expiresOnMillis === undefined) {
+    return Either.left(
+      "the Azure CLI printed a token without a readable expiry (neither `expires_on` nor a " +
+        "`YYYY-MM-DD HH:MM:SS` `expiresOn`); update it (`az upgrade`, 2.54 or later)"
+    )
+  }
+  return Either.right(
+    AccessToken.make({
+      token: body.accessToken,
+      obtainedAtMillis: context.nowMillis,
+      expiresOnMillis,
+      tokenType: body.tokenType
+    })
+  )
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Effect.gen(function*() {
+    const executor = yield* CommandExecutor.CommandExecutor
+    const platform = Tool.currentPlatform()
+    const executable = options.executable ?? (platform.windows ? "az.cmd" : "az")
+    const timeout = Duration.decode(options.processTimeout ?? Tool.defaultProcessTimeout)
+    const additionallyAllowedTenants = options.additionallyAllowedTenants ??
+      (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
+    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+
+    const configuredTenant = options.tenantId?.trim() === "" ? undefined : options.tenantId?.trim()
+    const configError = configuredTenant !== undefined
+      ? AuthorityHost.validateTenantId(configuredTenant)
+      : Either.right("")
+    const problem = Either.isLeft(configError)
+      ? configError
+      : options.subscription !== undefined
+      ? Tool.validateSubscription(options.subscription)
+      : configError
+    if (Either.isLeft(problem)) {
+      const reason = problem.left
+      return TokenCredential.make(name, () => Effect.fail(unavailable(reason)))
+    }
+
+    const cache = yield* TokenCacheEngine.make({ partition: `${name}|${options.subscription ?? ""}`, name })
+
+    const fetch = (resource: string, tenantId: string | undefined) =>
+      Effect.gen(function*() {
+        const args = ["account", "get-access-token", "--output", "json", "--resource", resource]
+        if (tenantId !== undefined) args.push("--tenant", tenantId)
+        if (options.subscription !== undefined) args.push("--subscription", options.subscription)
+        const output = yield* Tool.run(executor, {
+          executable,
+          args,
+          cwd: Tool.workingDirectory(platform),
+          env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
+          timeout
+        }).pipe(
+          Effect.mapError((failure) =>
+            unavailable(
+              failure._tag === "NotFound"
+                ? `the Azure CLI (${executable}) was not found on PATH: ${installHint}`
+                : failure._tag === "Timeout"
+                ? `the Azure CLI did not answer within ${Tool.describeDuration(timeout)} and was stopped. ` +
+                  `Check that \`az account get-access-token --resource ${resource}\` works, or raise the ` +
+                  `processTimeout option`
+                : `the Azure CLI could not be started: ${failure.description}`
+            )
+          )
+        )
+        const nowMillis = yield* Clock.currentTimeMillis
+        const zone = yield* Tool.localZone
+        return yield* Either.mapLeft(interpret(output, { nowMillis, zone, resource }), unavailable)
+      })
+
+    return TokenCredential.make(name, (scopes, getTokenOptions) =>
+      Effect.gen(function*() {
+        const list = yield* Either.mapLeft(Tool.validateScopes(scopes), unavailable)
+        if (list.length !== 1) {
+          return yield* Effect.fail(
+            unavailable(`the Azure CLI gets a token for one scope at a time, but ${list.length} were given`)
+          )
+        }
+        const scope = list[0]!
+        const tenantId = yield* Either.mapLeft(
+          Tool.selectTenant({
+            configured: configuredTenant,
+            requested: getTokenOptions?.tenantId,
+            additionallyAllowedTenants
+          }),
+          unavailable
+        )
+        const claims = getTokenOptions?.claims?.trim()
+        if (claims !== undefined && claims !== "") {
+          return yield* Effect.fail(
+            unavailable(
+              "the Azure CLI cannot answer a claims challenge by itself. Sign in again with: " +
+                claimsChallengeCommand(claims, scope, tenantId)
+            )
+          )
+        }
+        const resource = AuthorityHost.scopeToResource(scope)
+        const enableCae = getTokenOptions?.enableCae === true
+        return yield* cache.get(
+          TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
+          fetch(resource, tenantId),
+          false
+        )
+      }).pipe(
+        Effect.withSpan("AzureCliCredential.getToken", {
+          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+        })
+      ))
+  }).pipe(Effect.annotateLogs("module", name))
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<TokenCredential.TokenCredential, never, CommandExecutor.CommandExecutor> =>
+  Layer.scoped(TokenCredential.TokenCredential, make(options))

@@ -1,0 +1,247 @@
+/**
+ * Running developer tools (`az`, `azd`) as child processes: argv only, never a shell, a fixed working directory, a
+ * timeout, and output that never reaches an error message unsanitised.
+ */
+import * as Command from "@effect/platform/Command"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as PlatformError from "@effect/platform/Error"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as AuthorityHost from "../AuthorityHost.js"
+
+/** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
+export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
+
+/** Output beyond this many bytes per stream is dropped (a token answer is a few kilobytes). @internal */
+export const maxOutputBytes = 1024 * 1024
+
+/** @internal */
+export interface Platform {
+  readonly windows: boolean
+  /** `%SystemRoot%` on Windows, when known. */
+  readonly systemRoot: string | undefined
+}
+
+/** The platform of the running process, read without importing `node:*`. @internal */
+export const currentPlatform = (): Platform => {
+  const proc = (globalThis as { process?: { platform?: string; env?: Record<string, string | undefined> } }).process
+  const windows = proc?.platform === "win32"
+  return { windows, systemRoot: windows ? (proc?.env?.SYSTEMROOT ?? proc?.env?.SystemRoot) : undefined }
+}
+
+/**
+ * The working directory the tool runs in: `/bin` on POSIX, `%SystemRoot%` on Windows. A fixed system directory
+ * keeps a malicious `az` in the application's directory from being picked up.
+ *
+ * @internal
+ */
+export const workingDirectory = (platform: Platform): string =>
+  platform.windows ? (platform.systemRoot ?? "C:\\Windows") : "/bin"
+
+/** @internal */
+export interface RunOptions {
+  readonly executable: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd: string
+  readonly env: Readonly<Record<string, string>>
+  readonly timeout: Duration.Duration
+}
+
+/** @internal */
+export interface Output {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** @internal */
+export type RunFailure =
+  | { readonly _tag: "NotFound" }
+  | { readonly _tag: "Timeout" }
+  | { readonly _tag: "SpawnFailed"; readonly description: string }
+
+const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
+  Stream.runFold(stream, { chunks: Chunk.empty<Uint8Array>(), size: 0 }, (acc, bytes) =>
+    acc.size >= maxOutputBytes
+      ? acc
+      : { chunks: Chunk.append(acc.chunks, bytes), size: acc.size + bytes.length }).pipe(
+      Effect.map(({ chunks }) => {
+        const decoder = new TextDecoder("utf-8", { fatal: false })
+        return Chunk.toReadonlyArray(chunks).map((c) => decoder.decode(c, { stream: true })).join("") +
+          decoder.decode()
+      })
+    )
+
+const describePlatformError = (error: PlatformError.PlatformError): RunFailure =>
+  error._tag === "SystemError" && error.reason === "NotFound" && error.module === "Command" &&
+    error.method === "spawn"
+    ? { _tag: "NotFound" }
+    : {
+      _tag: "SpawnFailed",
+      description: error._tag === "SystemError"
+        ? `${error.reason} (${error.module}.${error.method})`
+        : `${error._tag} (${error.module}.${error.method})`
+    }
+
+/**
+ * Runs the tool: the argument vector as given (no shell), stdin closed, the working directory fixed, and the whole
+ * run bounded by the timeout (measured with the fiber's `Clock`). On timeout or interruption the process (and its
+ * process group) is stopped.
+ *
+ * @internal
+ */
+export const run = (
+  executor: CommandExecutor.CommandExecutor,
+  options: RunOptions
+): Effect.Effect<Output, RunFailure> => {
+  const command = Command.make(options.executable, ...options.args).pipe(
+    Command.workingDirectory(options.cwd),
+    Command.env(options.env),
+    Command.feed("")
+  )
+  return Effect.scoped(
+    Effect.gen(function*() {
+      const process = yield* executor.start(command)
+      const [stdout, stderr, exitCode] = yield* Effect.all(
+        [collect(process.stdout), collect(process.stderr), process.exitCode],
+        { concurrency: "unbounded" }
+      )
+      return { exitCode: Number(exitCode), stdout, stderr }
+    })
+  ).pipe(
+    Effect.mapError(describePlatformError),
+    // Node throws from `spawn` for some inputs (e.g. EINVAL for `.cmd` files without a shell): never a defect here
+    Effect.catchAllDefect((defect) =>
+      Effect.fail<RunFailure>({
+        _tag: "SpawnFailed",
+        description: defect instanceof Error ? `${defect.name}: ${defect.message}`.slice(0, 200) : "unknown error"
+      })
+    ),
+    Effect.timeoutFail({ duration: options.timeout, onTimeout: (): RunFailure => ({ _tag: "Timeout" }) })
+  )
+}
+
+const jwtPattern = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g
+const tokenFieldPattern =
+  /("?(?:access_?token|accessToken|refresh_?token|refreshToken|id_?token|token)"?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}]+)/gi
+
+const controlPattern = /\u001b\[[0-9;]*[A-Za-z]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g
+
+/**
+ * Text from a tool made safe for an error message: ANSI colours and control characters removed, anything that looks
+ * like a token (a JWT, or the value of a `token` / `accessToken` / `refresh_token` field) replaced by `<redacted>`,
+ * whitespace collapsed and the length bounded.
+ *
+ * @internal
+ */
+export const sanitize = (text: string, maxLength = 600): string => {
+  const cleaned = text
+    .replace(controlPattern, "")
+    .replace(tokenFieldPattern, (_, field: string) => `${field}<redacted>`)
+    .replace(jwtPattern, "<redacted>")
+    .replace(/\s+/g, " ")
+    .trim()
+  return cleaned.length > maxLength ? `${cleaned.slice(0, maxLength)}…` : cleaned
+}
+
+/** Scopes as a non-empty list, each checked against the command-line-safe character set. @internal */
+export const validateScopes = (
+  scopes: string | ReadonlyArray<string>
+): Either.Either<ReadonlyArray<string>, string> =>
+  Either.flatMap(AuthorityHost.validateScopes(scopes), (list) => {
+    for (const scope of list) {
+      const valid = AuthorityHost.validateDevToolScope(scope)
+      if (Either.isLeft(valid)) return Either.left(valid.left)
+    }
+    return Either.right(list)
+  })
+
+/**
+ * The tenant for one request: the requested one when allowed, else the configured one, else none (the tool's
+ * default). Both are validated before they go on a command line.
+ *
+ * @internal
+ */
+export const selectTenant = (options: {
+  readonly configured: string | undefined
+  readonly requested: string | undefined
+  readonly additionallyAllowedTenants: ReadonlyArray<string>
+}): Either.Either<string | undefined, string> => {
+  const requested = options.requested?.trim() === "" ? undefined : options.requested?.trim()
+  if (options.configured === undefined && requested === undefined) return Either.right(undefined)
+  return AuthorityHost.resolveTenant({ ...options, requested })
+}
+
+const subscriptionPattern = /^[0-9A-Za-z._ -]+$/
+
+/** Subscriptions are names or ids: letters, digits, `.`, `_`, `-` and spaces. @internal */
+export const validateSubscription = (subscription: string): Either.Either<string, string> =>
+  subscriptionPattern.test(subscription)
+    ? Either.right(subscription)
+    : Either.left(
+      `invalid subscription ${JSON.stringify(subscription.slice(0, 80))}: use the subscription id or name ` +
+        `(letters, digits, spaces and . _ - only)`
+    )
+
+const localDateTimePattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/
+
+/**
+ * Parses a naive local date-time as the Azure CLI prints it in `expiresOn` (`2026-11-27 09:15:00.123456`, produced by
+ * Python's `datetime.fromtimestamp`, i.e. in the local time zone of the machine) into epoch milliseconds, reading
+ * it in `zone`. Across a daylight-saving change an ambiguous time takes the earlier instant.
+ *
+ * @internal
+ */
+export const parseLocalDateTime = (text: string, zone: DateTime.TimeZone): Option.Option<number> => {
+  const match = localDateTimePattern.exec(text.trim())
+  if (match === null) return Option.none()
+  const [, year, month, day, hours, minutes, seconds, fraction] = match
+  const parts = {
+    year: Number(year),
+    month: Number(month),
+    day: Number(day),
+    hours: Number(hours),
+    minutes: Number(minutes),
+    seconds: Number(seconds),
+    millis: fraction === undefined ? 0 : Number(fraction.padEnd(3, "0").slice(0, 3))
+  }
+  if (
+    parts.month < 1 || parts.month > 12 || parts.day < 1 || parts.day > 31 || parts.hours > 23 ||
+    parts.minutes > 59 || parts.seconds > 60
+  ) return Option.none()
+  return DateTime.makeZoned(parts, { timeZone: zone, adjustForTimeZone: true, disambiguation: "earlier" }).pipe(
+    // `Date` rolls 31 February over into March: refuse dates that do not exist
+    Option.filter((dt) => {
+      const back = DateTime.toParts(dt)
+      return back.day === parts.day && back.month === parts.month
+    }),
+    Option.map(DateTime.toEpochMillis)
+  )
+}
+
+const rfc3339Pattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/i
+
+/** Parses an RFC 3339 timestamp that carries its offset (`Z` or `±hh:mm`) into epoch milliseconds. @internal */
+export const parseRfc3339 = (text: string): Option.Option<number> =>
+  rfc3339Pattern.test(text.trim())
+    ? Option.map(DateTime.make(text.trim()), DateTime.toEpochMillis)
+    : Option.none()
+
+/**
+ * The time zone `expiresOn` is read in: the `DateTime.CurrentTimeZone` service when provided, else the local zone of
+ * the process.
+ *
+ * @internal
+ */
+export const localZone: Effect.Effect<DateTime.TimeZone> = Effect.map(
+  Effect.serviceOption(DateTime.CurrentTimeZone),
+  Option.getOrElse(() => DateTime.zoneMakeLocal())
+)
+
+/** A human duration for messages: `10 seconds`, `300 millis`. @internal */
+export const describeDuration = (duration: Duration.Duration): string => Duration.format(duration)

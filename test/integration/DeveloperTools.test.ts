@@ -1,0 +1,208 @@
+/**
+ * AzureCliCredential and AzureDeveloperCliCredential against real child processes: fake `az` / `azd` shell scripts
+ * in a temporary directory put first on the child's PATH (through the credential's `environment` option; the test
+ * process's own environment is never changed).
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { IdentityError } from "../../src/index.js"
+import { AzureCliCredential, AzureDeveloperCliCredential, TokenCredential } from "../../src/index.js"
+import * as IdentityNode from "../../src/node.js"
+import { withEnv } from "../support/helpers.js"
+
+const SCOPE = "https://management.azure.com/.default"
+const TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJmYWtlIjoiY2xpIn0.ZmFrZS1zaWduYXR1cmU"
+const EXPIRES = 4102444800 // 2100-01-01T00:00:00Z
+
+let root: string
+const dirs: Record<string, string> = {}
+
+/** A directory holding executable `az` and `azd` scripts with the given bodies. */
+const toolDir = (label: string, az: string, azd: string): string => {
+  const dir = path.join(root, label)
+  fs.mkdirSync(dir)
+  for (const [file, body] of [["az", az], ["azd", azd]] as const) {
+    fs.writeFileSync(path.join(dir, file), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
+  }
+  return dir
+}
+
+/** Records the working directory, the arguments and the colour setting, one per line. */
+const record = (dir: string) =>
+  `{ pwd; echo "NO_COLOR=$AZURE_CORE_NO_COLOR"; for a in "$@"; do echo "$a"; done; } > "${dir}/call.log"`
+
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-azure-identity-devtools-"))
+  const loggedIn = path.join(root, "logged-in")
+  dirs.loggedIn = toolDir(
+    "logged-in",
+    `${record(loggedIn)}\necho '{"accessToken":"${TOKEN}","expiresOn":"2099-12-31 23:00:00.000000",` +
+      `"expires_on":${EXPIRES},"subscription":"s","tenant":"t","tokenType":"Bearer"}'`,
+    `${record(loggedIn)}\necho '{"token":"${TOKEN}","expiresOn":"2100-01-01T00:00:00Z"}'`
+  )
+  dirs.localTime = toolDir(
+    "local-time",
+    `echo '{"accessToken":"${TOKEN}","expiresOn":"2026-11-27 15:00:00.000000","tokenType":"Bearer"}'`,
+    "exit 1"
+  )
+  dirs.notLoggedIn = toolDir(
+    "not-logged-in",
+    "echo \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1",
+    "echo 'ERROR: fetching token: not logged in, run `azd auth login` to login' >&2\nexit 1"
+  )
+  const hangs = path.join(root, "hangs")
+  dirs.hangs = toolDir(
+    "hangs",
+    `echo $$ > "${hangs}/az.pid"\nexec sleep 30`,
+    `echo $$ > "${hangs}/azd.pid"\nexec sleep 30`
+  )
+  dirs.garbage = toolDir(
+    "garbage",
+    `echo "Traceback (most recent call last): accessToken=${TOKEN} <html>"`,
+    `echo "{{{ ${TOKEN}"`
+  )
+  dirs.empty = path.join(root, "empty")
+  fs.mkdirSync(dirs.empty)
+})
+
+afterAll(() => {
+  fs.rmSync(root, { recursive: true, force: true })
+})
+
+const envFor = (dir: string) => ({ PATH: `${dir}:/usr/bin:/bin` })
+
+const cli = (dir: string, options: AzureCliCredential.Options = {}) =>
+  AzureCliCredential.layer({ environment: envFor(dir), ...options }).pipe(Layer.provide(IdentityNode.layer))
+
+const azd = (dir: string, options: AzureDeveloperCliCredential.Options = {}) =>
+  AzureDeveloperCliCredential.layer({ environment: envFor(dir), ...options }).pipe(Layer.provide(IdentityNode.layer))
+
+const getToken = (layer: Layer.Layer<TokenCredential.TokenCredential>) =>
+  Effect.exit(TokenCredential.getToken(SCOPE)).pipe(Effect.provide(layer), withEnv({}))
+
+const reasonOf = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const error = Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
+  assert.strictEqual(error._tag, "CredentialUnavailableError")
+  for (const form of [error.message, String(error), JSON.stringify(error)]) {
+    assert.notInclude(form, TOKEN)
+    assert.notInclude(form, "ZmFrZS1zaWduYXR1cmU")
+  }
+  return (error as IdentityError.CredentialUnavailableError).reason
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("developer tools as real child processes", () => {
+  it.live("az: signed in — argv, working directory /bin, no colour, token and expires_on", () =>
+    Effect.gen(function*() {
+      const exit = yield* getToken(cli(dirs.loggedIn!, { tenantId: "contoso.onmicrosoft.com" }))
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isFailure(exit)) return
+      assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
+      assert.strictEqual(DateTime.toEpochMillis(exit.value.expiresOn), EXPIRES * 1000)
+      const log = fs.readFileSync(path.join(dirs.loggedIn!, "call.log"), "utf8").trim().split("\n")
+      assert.strictEqual(fs.realpathSync(log.shift()!), fs.realpathSync("/bin"))
+      assert.deepStrictEqual(log, [
+        "NO_COLOR=true",
+        "account",
+        "get-access-token",
+        "--output",
+        "json",
+        "--resource",
+        "https://management.azure.com",
+        "--tenant",
+        "contoso.onmicrosoft.com"
+      ])
+    }))
+
+  it.live("azd: signed in — argv and token", () =>
+    Effect.gen(function*() {
+      const exit = yield* getToken(azd(dirs.loggedIn!))
+      assert.isTrue(Exit.isSuccess(exit))
+      if (Exit.isFailure(exit)) return
+      assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
+      assert.strictEqual(DateTime.toEpochMillis(exit.value.expiresOn), EXPIRES * 1000)
+      const log = fs.readFileSync(path.join(dirs.loggedIn!, "call.log"), "utf8").trim().split("\n")
+      assert.strictEqual(fs.realpathSync(log.shift()!), fs.realpathSync("/bin"))
+      assert.deepStrictEqual(log, [
+        "NO_COLOR=true",
+        "auth",
+        "token",
+        "--output",
+        "json",
+        "--no-prompt",
+        "--scope",
+        SCOPE
+      ])
+    }))
+
+  it.live("not signed in", () =>
+    Effect.gen(function*() {
+      assert.include(reasonOf(yield* getToken(cli(dirs.notLoggedIn!))), "run `az login`")
+      assert.include(reasonOf(yield* getToken(azd(dirs.notLoggedIn!))), "run `azd auth login`")
+    }))
+
+  it.live("not installed", () =>
+    Effect.gen(function*() {
+      assert.include(reasonOf(yield* getToken(cli(dirs.empty!))), "was not found on PATH")
+      assert.include(reasonOf(yield* getToken(azd(dirs.empty!))), "was not found on PATH")
+    }))
+
+  it.live("prints garbage: unavailable, and the token is not in the message", () =>
+    Effect.gen(function*() {
+      assert.include(reasonOf(yield* getToken(cli(dirs.garbage!))), "not JSON")
+      assert.include(reasonOf(yield* getToken(azd(dirs.garbage!))), "not JSON")
+    }))
+
+  it.live("hangs past the timeout: stopped, and the process is gone", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const [az, dev] = yield* Effect.all([
+        getToken(cli(dirs.hangs!, { processTimeout: "300 millis" })),
+        getToken(azd(dirs.hangs!, { processTimeout: "300 millis" }))
+      ], { concurrency: 2 })
+      const elapsed = Date.now() - started
+      assert.include(reasonOf(az), "did not answer within 300ms")
+      assert.include(reasonOf(dev), "did not answer within 300ms")
+      assert.isBelow(elapsed, 5_000)
+      for (const file of ["az.pid", "azd.pid"]) {
+        const pid = Number(fs.readFileSync(path.join(dirs.hangs!, file), "utf8").trim())
+        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
+      }
+    }))
+
+  it.live("expiresOn is read as local time: a child process with TZ=Asia/Kolkata", () =>
+    Effect.gen(function*() {
+      const here = path.dirname(fileURLToPath(import.meta.url))
+      const script = path.resolve(here, "../support/printCliExpiry.ts")
+      const stdout = yield* Effect.async<string, Error>((resume) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", script, envFor(dirs.localTime!).PATH],
+          { cwd: path.resolve(here, "../.."), env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TZ: "Asia/Kolkata" } },
+          (error, out, err) => resume(error ? Effect.fail(new Error(`${error.message}\n${err}`)) : Effect.succeed(out))
+        )
+      })
+      // 15:00 in India (UTC+05:30) is 09:30 UTC; read as UTC it would be 15:00Z
+      assert.match(stdout.trim(), /^2026-11-27T09:30:00\.000Z Asia\/(Kolkata|Calcutta)$/)
+    }))
+})
