@@ -3,7 +3,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "coverage/**", "node_modules/**", "**/*.js", "**/*.cjs"] },
+  { ignores: ["dist/**", "coverage/**", "reports/**", "tmp/**", "node_modules/**", "**/*.js", "**/*.cjs"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -111,13 +111,14 @@ export const resolve = (option: string | undefined): Effect.Effect<string, strin
 const tenantIdPattern = /^[0-9A-Za-z.-]+$/
 
 /**
- * Tenant ids are GUIDs, verified domains, or `organizations` / `common` / `consumers`: `[A-Za-z0-9.-]+`.
+ * Tenant ids are GUIDs, verified domains, or `organizations` / `common` / `consumers`: `[A-Za-z0-9.-]+`, and not
+ * dots only (`.` and `..` would be path segments of the token endpoint URL).
  *
  * @since 0.1.0
  * @category validation
  */
 export const validateTenantId = (tenantId: string): Either.Either<string, string> =>
-  tenantIdPattern.test(tenantId)
+  tenantIdPattern.test(tenantId) && !/^\.+$/.test(tenantId)
     ? Either.right(tenantId)
     : Either.left(
       `invalid tenant id ${JSON.stringify(tenantId.slice(0, 80))}: use the directory (tenant) id GUID or a ` +

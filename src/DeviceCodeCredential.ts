@@ -49,7 +49,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ClientAuthenticationError } from "./IdentityError.js"
-import { buildForm, describeParseError, interpret, userAgent } from "./internal/aad.js"
+import { buildForm, describeParseError, interpret, maxEpochMillis, userAgent } from "./internal/aad.js"
 import type { RetryPolicy } from "./internal/http.js"
 import { defaultRetryPolicy, describeBody, parseJson, randomUuid, sendWithRetry } from "./internal/http.js"
 import * as UserTokens from "./internal/userTokens.js"
@@ -203,18 +203,26 @@ export const make = (
             )
           }
           const body = decoded.right
+          const expiresAtMillis = outcome.sentAtMillis + Math.round(body.expires_in * 1000)
+          if (!(expiresAtMillis <= maxEpochMillis)) {
+            return yield* fail(
+              `the device code endpoint ${outcome.url} answered with an expires_in beyond any representable date: ` +
+                "check that the authority host points at Microsoft Entra ID",
+              { status: response.status }
+            )
+          }
           const verificationUri = body.verification_uri ?? body.verification_url ?? ""
           return {
             deviceCode: Redacted.make(body.device_code),
             intervalMillis: Math.round((body.interval ?? 5) * 1000),
-            expiresAtMillis: outcome.sentAtMillis + Math.round(body.expires_in * 1000),
+            expiresAtMillis,
             info: {
               userCode: body.user_code,
               verificationUri,
               message: body.message ??
                 `To sign in, use a web browser to open the page ${verificationUri} and enter the code ` +
                   `${body.user_code} to authenticate.`,
-              expiresOn: DateTime.unsafeMake(outcome.sentAtMillis + Math.round(body.expires_in * 1000))
+              expiresOn: DateTime.unsafeMake(expiresAtMillis)
             } satisfies DeviceCodeInfo
           }
         })

@@ -9,16 +9,49 @@
  *   background refresh keeps the cached token, is logged, and is tried again 30 s later);
  * - after that → callers wait for one shared request; its failure reaches every waiter and is not cached.
  *
- * Provide a `TokenCache` service to persist tokens beyond the memory of one layer (see `layerKeyValueStore` when
- * available); without one, the memory cache is all there is.
+ * Provide a `TokenCache` service to share tokens beyond the memory of one layer: `layerMemory` shares them between
+ * the credential layers of one process; `layerKeyValueStore` keeps them in any `@effect/platform` `KeyValueStore`
+ * (`KeyValueStore.layerFileSystem(dir)` on disk) so several processes reuse tokens across restarts. Without one, each
+ * layer's memory cache is all there is (the default).
+ *
+ * Tokens at rest are encrypted with AES-256-GCM when an `encryptionKey` is configured, and stored in plaintext only
+ * with `allowUnencrypted: true`. With neither, every `getToken` through that cache fails with
+ * `CredentialUnavailableError` saying so (the layer itself still builds).
+ *
+ * @example
+ * ```ts
+ * import { KeyValueStore } from "@effect/platform"
+ * import { Config, Effect, Layer } from "effect"
+ * import { ClientSecretCredential, TokenCache } from "effect-azure-identity"
+ * import * as IdentityNode from "effect-azure-identity/node"
+ *
+ * const Cache = Layer.unwrapEffect(
+ *   Config.redacted("TOKEN_CACHE_KEY").pipe(
+ *     Effect.map((encryptionKey) => TokenCache.layerKeyValueStore({ encryptionKey }))
+ *   )
+ * ).pipe(Layer.provide(KeyValueStore.layerFileSystem("/var/cache/my-app/tokens")))
+ *
+ * const Credential = ClientSecretCredential.layerConfig().pipe(
+ *   Layer.provide(Cache),
+ *   Layer.provide(IdentityNode.layer)
+ * )
+ * ```
  *
  * @since 0.1.0
  */
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type { AccessToken } from "./AccessToken.js"
 import * as internal from "./internal/tokenCache.js"
+import * as store from "./internal/tokenStore.js"
 
 /**
  * @since 0.1.0
@@ -59,8 +92,26 @@ export const decide: (nowMillis: number, token: AccessToken) => Decision = inter
  * @category models
  */
 export interface Service {
-  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>>
-  readonly save: (key: string, token: AccessToken) => Effect.Effect<void>
+  /** The token stored under `key`, if any (a backend may drop expired entries). */
+  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
+  readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
+}
+
+/**
+ * A backend that refuses to work (misconfigured). Credentials turn it into a `CredentialUnavailableError` carrying
+ * this reason, before any network request. Read and write failures of a working backend are not errors: they are
+ * logged and count as a miss.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenCacheError extends Schema.TaggedError<TokenCacheError>("effect-azure-identity/TokenCacheError")(
+  "TokenCacheError",
+  { reason: Schema.String }
+) {
+  override get message(): string {
+    return `the persistent token cache refuses to work: ${this.reason}`
+  }
 }
 
 /**
@@ -68,3 +119,116 @@ export interface Service {
  * @category tags
  */
 export class TokenCache extends Context.Tag("effect-azure-identity/TokenCache")<TokenCache, Service>() {}
+
+/**
+ * A cache shared by every credential layer of this process that is given it (the default, without any `TokenCache`,
+ * is one memory cache per layer). Expired entries are ignored and dropped.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
+  const entries = new Map<string, AccessToken>()
+  return {
+    load: (key) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const token = entries.get(key)
+        if (token === undefined) return Option.none()
+        if (DateTime.toEpochMillis(token.expiresOn) <= now) {
+          entries.delete(key)
+          return Option.none()
+        }
+        return Option.some(token)
+      }),
+    save: (key, token) =>
+      Effect.sync(() => {
+        entries.set(key, token)
+      })
+  }
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenCache> = Layer.effect(TokenCache, makeMemory)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyValueStoreOptions {
+  /**
+   * A 256-bit key (64 hex digits, or base64) encrypting every entry with AES-256-GCM. Keep it in a secret store;
+   * `generateKey` makes one. Entries written with another key are ignored (a miss), never an error.
+   */
+  readonly encryptionKey?: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array> | undefined
+  /**
+   * Store tokens in plaintext when no `encryptionKey` is given. Anyone who can read the store can then use the
+   * tokens until they expire: only for stores already protected as well as a secret.
+   */
+  readonly allowUnencrypted?: boolean | undefined
+  /** Prefix of every store key, to share one store between apps (default `"effect-azure-identity-token-"`). */
+  readonly prefix?: string | undefined
+}
+
+/**
+ * A cache over a `KeyValueStore`. Keys are SHA-256 hashes of the cache key (credential, authority, client id,
+ * tenant, sorted scopes, CAE flag), so they are safe file names and reveal nothing; values are JSON with epoch
+ * milliseconds, encrypted (AES-256-GCM, a random 96-bit IV per write, the cache key as additional data) when a key is
+ * configured. Entries that are expired, malformed, in the wrong mode or undecryptable are misses; store errors are
+ * logged and are misses too. Without `encryptionKey` or `allowUnencrypted`, `load` and `save` fail with
+ * `TokenCacheError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyValueStore = (
+  options: KeyValueStoreOptions = {}
+): Effect.Effect<Service, never, KeyValueStore.KeyValueStore> =>
+  Effect.map(KeyValueStore.KeyValueStore, (kv): Service => {
+    const prefix = options.prefix ?? "effect-azure-identity-token-"
+    let mode: store.Mode
+    if (options.encryptionKey !== undefined) {
+      const key = store.parseKey(options.encryptionKey)
+      mode = Either.isRight(key)
+        ? { _tag: "encrypted", key: key.right }
+        : { _tag: "refused", reason: key.left }
+    } else if (options.allowUnencrypted === true) {
+      mode = { _tag: "plaintext" }
+    } else {
+      mode = {
+        _tag: "refused",
+        reason: "no encryptionKey was given and plaintext storage was not allowed: pass encryptionKey (a 256-bit " +
+          "key, see TokenCache.generateKey) or, for a store already protected like a secret, allowUnencrypted: true"
+      }
+    }
+    if (mode._tag === "refused") {
+      const error = new TokenCacheError({ reason: mode.reason })
+      return { load: () => Effect.fail(error), save: () => Effect.fail(error) }
+    }
+    const m = mode
+    return {
+      load: (key) => store.load(kv, m, prefix, key),
+      save: (key, token) => store.save(kv, m, prefix, key, token)
+    }
+  })
+
+/**
+ * Keeps tokens in a `KeyValueStore`, e.g. `KeyValueStore.layerFileSystem(dir)` so several processes reuse tokens
+ * across restarts. See `makeKeyValueStore`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeyValueStore = (
+  options: KeyValueStoreOptions = {}
+): Layer.Layer<TokenCache, never, KeyValueStore.KeyValueStore> => Layer.effect(TokenCache, makeKeyValueStore(options))
+
+/**
+ * A fresh random 256-bit key, base64: store it as a secret and pass it as `encryptionKey`.
+ *
+ * @since 0.1.0
+ * @category encryption
+ */
+export const generateKey: Effect.Effect<Redacted.Redacted<string>> = Effect.sync(store.generateKey)

@@ -30,6 +30,16 @@ export * as AzureDeveloperCliCredential from "./AzureDeveloperCliCredential.js"
 /**
  * @since 0.1.0
  */
+export * as AzureSdk from "./AzureSdk.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BearerToken from "./BearerToken.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as CertificateCredential from "./CertificateCredential.js"
 
 /**
@@ -51,6 +61,11 @@ export * as ClientCertificateCredential from "./CertificateCredential.js"
  * @since 0.1.0
  */
 export * as ClientSecretCredential from "./ClientSecretCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DefaultAzureCredential from "./DefaultAzureCredential.js"
 
 /**
  * @since 0.1.0
@@ -81,6 +96,11 @@ export * as OnBehalfOfCredential from "./OnBehalfOfCredential.js"
  * @since 0.1.0
  */
 export * as PinnedHttpClient from "./PinnedHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as SharedTokenCacheCredential from "./SharedTokenCacheCredential.js"
 
 /**
  * @since 0.1.0

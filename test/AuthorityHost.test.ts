@@ -45,7 +45,8 @@ describe("AuthorityHost", () => {
     for (const ok of ["organizations", "contoso.onmicrosoft.com", "72f988bf-86f1-41af-91ab-2d7cd011db47"]) {
       assert.isTrue(Either.isRight(AuthorityHost.validateTenantId(ok)))
     }
-    for (const bad of ["", "a/b", "a b", "x?y", "../x", "t\n"]) {
+    // "." and ".." would be path segments: {authority}/../oauth2/v2.0/token leaves the tenant's endpoint
+    for (const bad of ["", "a/b", "a b", "x?y", "../x", "t\n", ".", "..", "..."]) {
       assert.isTrue(Either.isLeft(AuthorityHost.validateTenantId(bad)))
     }
   })
@@ -90,12 +91,12 @@ describe("AuthorityHost", () => {
     }))
 
   it.effect.prop(
-    "tenant validation never throws and accepts exactly [A-Za-z0-9.-]+",
-    [FastCheck.string()],
+    "tenant validation never throws and accepts exactly [A-Za-z0-9.-]+, except dots only",
+    [FastCheck.oneof(FastCheck.string(), FastCheck.stringMatching(/^[.a-z-]{1,4}$/))],
     ([s]) =>
       Effect.sync(() => {
         const result = AuthorityHost.validateTenantId(s)
-        assert.strictEqual(Either.isRight(result), /^[A-Za-z0-9.-]+$/.test(s))
+        assert.strictEqual(Either.isRight(result), /^[A-Za-z0-9.-]+$/.test(s) && !/^\.+$/.test(s))
       })
   )
 

@@ -1,16 +1,24 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { AuthorizationCodeCredential, TokenCache, TokenCredential } from "../src/index.js"
-import { captureLogs, setNow, settle, T0, withEnv } from "./support/helpers.js"
+import {
+  assertNoSecret,
+  captureLogs,
+  failureOf,
+  setNow,
+  settle,
+  T0,
+  tokenValue,
+  withCredentialOver,
+  withEnv
+} from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, text, tokenBody } from "./support/mockHttp.js"
 
@@ -38,33 +46,7 @@ const withCredential = <A, E>(
   handler: (request: Recorded, index: number) => Answer | Effect.Effect<Answer>,
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   extra: Partial<AuthorizationCodeCredential.Options> = {}
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(AuthorizationCodeCredential.layer(options(extra)).pipe(Layer.provide(http.layer))),
-    withEnv({})
-  )
-}
-
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
+) => withCredentialOver(AuthorizationCodeCredential.layer(options(extra)), handler, f)
 
 const userToken = (token: string, refreshToken: string | undefined, expiresIn = 3600) =>
   tokenBody(token, expiresIn, {

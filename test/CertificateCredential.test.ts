@@ -1,15 +1,10 @@
 import "reflect-metadata"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as x509 from "@peculiar/x509"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { compactVerify, decodeJwt, decodeProtectedHeader, importX509, jwtVerify } from "jose"
@@ -26,7 +21,16 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { CertificateCredential, ClientCertificateCredential, TokenCredential } from "../src/index.js"
-import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
+import {
+  assertNoSecret,
+  captureLogs,
+  failureOf,
+  memoryFs,
+  setNow,
+  T0,
+  withCredentialOver,
+  withEnv
+} from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, tokenBody } from "./support/mockHttp.js"
 import { makeCertificateAuthority, makeSelfSigned, toEncryptedPkcs8, toPkcs1 } from "./support/tls.js"
@@ -59,39 +63,6 @@ const keyMaterial = (keyPem: string): Array<string> => {
   return chunks
 }
 
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-/** An in-memory FileSystem: `files` maps paths to contents; `"<denied>"` is a permission error. */
-const memoryFs = (files: Map<string, string>) =>
-  FileSystem.layerNoop({
-    readFileString: (path) => {
-      const content = files.get(path)
-      if (content === undefined || content === "<denied>") {
-        return Effect.fail(
-          new PlatformError.SystemError({
-            reason: content === undefined ? "NotFound" : "PermissionDenied",
-            module: "FileSystem",
-            method: "readFileString",
-            pathOrDescriptor: path
-          })
-        )
-      }
-      return Effect.succeed(content)
-    }
-  })
-
 const options = (extra: Partial<CertificateCredential.CommonOptions> = {}) => ({
   tenantId: TENANT,
   clientId: CLIENT,
@@ -105,19 +76,10 @@ const withCredential = <A, E>(
   handler: (request: Recorded, index: number) => Answer | Effect.Effect<Answer>,
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   files: Map<string, string> = new Map()
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(
-      CertificateCredential.layer(credentialOptions).pipe(Layer.provide(Layer.merge(http.layer, memoryFs(files))))
-    ),
-    withEnv({})
-  )
-}
+) =>
+  withCredentialOver(CertificateCredential.layer(credentialOptions), handler, f, {
+    deps: (http) => Layer.merge(http.layer, memoryFs(files).layer)
+  })
 
 /** The error of a credential that must fail before any network request. */
 const unavailableWith = (credentialOptions: CertificateCredential.Options, files: Map<string, string> = new Map()) =>
@@ -127,7 +89,7 @@ const unavailableWith = (credentialOptions: CertificateCredential.Options, files
     return failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
   }).pipe(
     Effect.provide(
-      CertificateCredential.layer(credentialOptions).pipe(Layer.provide(Layer.merge(dieHttp, memoryFs(files))))
+      CertificateCredential.layer(credentialOptions).pipe(Layer.provide(Layer.merge(dieHttp, memoryFs(files).layer)))
     ),
     withEnv({})
   )
@@ -606,7 +568,7 @@ describe("CertificateCredential bad input: typed errors without key material, no
           return failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
         }).pipe(
           Effect.provide(
-            CertificateCredential.layerConfig().pipe(Layer.provide(Layer.merge(dieHttp, memoryFs(files))))
+            CertificateCredential.layerConfig().pipe(Layer.provide(Layer.merge(dieHttp, memoryFs(files).layer)))
           ),
           withEnv(env)
         )
@@ -631,7 +593,7 @@ describe("CertificateCredential bad input: typed errors without key material, no
       for (const [value, chain] of [["1", true], ["YES", true], ["false", false], ["", false]] as const) {
         yield* TokenCredential.getToken(SCOPE).pipe(
           Effect.provide(
-            CertificateCredential.layerConfig().pipe(Layer.provide(Layer.merge(http.layer, memoryFs(files))))
+            CertificateCredential.layerConfig().pipe(Layer.provide(Layer.merge(http.layer, memoryFs(files).layer)))
           ),
           withEnv({
             AZURE_TENANT_ID: TENANT,

@@ -1,16 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
 import { ClientAssertionCredential, IdentityError, TokenCredential } from "../src/index.js"
-import { setNow, settle, withEnv } from "./support/helpers.js"
+import { assertNoSecret, failureOf, setNow, settle, withCredentialOver, withEnv } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, tokenBody } from "./support/mockHttp.js"
 
@@ -19,19 +16,6 @@ const CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 const SCOPE = "https://vault.azure.net/.default"
 const AUTHORITY = "https://login.example.test"
 const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  for (const form of [String((error as Error).message), String(error), JSON.stringify(error)]) {
-    for (const secret of secrets) assert.notInclude(form, secret)
-  }
-}
 
 /** A counting assertion source: `assertion-1`, `assertion-2`, … */
 const counting = Effect.gen(function*() {
@@ -46,20 +30,12 @@ const withCredential = <A, E, AE>(
   getAssertion: Effect.Effect<string | Redacted.Redacted<string>, AE>,
   handler: (request: Recorded, index: number) => Answer | Effect.Effect<Answer>,
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(
-      ClientAssertionCredential.layer({ tenantId: TENANT, clientId: CLIENT, getAssertion, authorityHost: AUTHORITY })
-        .pipe(Layer.provide(http.layer))
-    ),
-    withEnv({})
+) =>
+  withCredentialOver(
+    ClientAssertionCredential.layer({ tenantId: TENANT, clientId: CLIENT, getAssertion, authorityHost: AUTHORITY }),
+    handler,
+    f
   )
-}
 
 class SourceDown extends Data.TaggedError("SourceDown")<{ readonly message: string }> {}
 

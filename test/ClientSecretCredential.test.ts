@@ -1,17 +1,25 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { ClientSecretCredential, TokenCredential } from "../src/index.js"
-import { captureLogs, setNow, settle, T0, withEnv } from "./support/helpers.js"
+import {
+  assertNoSecret,
+  captureLogs,
+  failureOf,
+  setNow,
+  settle,
+  T0,
+  tokenValue,
+  withCredentialOver,
+  withEnv
+} from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, reset, text, tokenBody } from "./support/mockHttp.js"
 
@@ -35,33 +43,7 @@ const withCredential = <A, E>(
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   extra: Partial<ClientSecretCredential.Options> = {},
   env: Record<string, string> = {}
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(ClientSecretCredential.layer(options(extra)).pipe(Layer.provide(http.layer))),
-    withEnv(env)
-  )
-}
-
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
+) => withCredentialOver(ClientSecretCredential.layer(options(extra)), handler, f, { env })
 
 describe("ClientSecretCredential", () => {
   it.effect("posts the client credentials grant to the tenant's v2 token endpoint", () =>
@@ -298,6 +280,20 @@ describe("ClientSecretCredential", () => {
         })
     ))
 
+  it.effect("statuses that alternate share one retry budget", () =>
+    withCredential(
+      // a flapping gateway: 500, reset, 500, reset, … then (too late) a token
+      (_, i) => (i >= 40 ? json(200, tokenBody("late")) : i % 2 === 0 ? json(500, {}) : reset),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(Effect.exit(credential.getToken(SCOPE)))
+          yield* TestClock.adjust("2 minutes")
+          const error = failureOf(yield* Fiber.join(fiber))
+          assert.strictEqual(requests.length, 4)
+          assert.include(error.message, "after 4 attempts")
+        })
+    ))
+
   it.effect("does not retry other 4xx", () =>
     withCredential(() => json(400, { error: "invalid_request" }), (credential, requests) =>
       Effect.gen(function*() {
@@ -357,6 +353,12 @@ describe("ClientSecretCredential", () => {
         "ClientAuthenticationError",
         "expires_in"
       ],
+      [
+        "expires_in beyond any representable date",
+        () => json(200, { access_token: "leaky-token", expires_in: 1e13 }),
+        "ClientAuthenticationError",
+        "expires_in"
+      ],
       ["a reset connection", () => reset, "CredentialUnavailableError", "ECONNRESET"],
       ["an empty body", () => text(500, "", "text/plain"), "ClientAuthenticationError", "empty body"]
     ]
@@ -397,6 +399,15 @@ describe("ClientSecretCredential", () => {
           assert.strictEqual(requests.length, 0)
         }), { tenantId: "bad tenant/../x" }))
 
+    it.effect("a requested tenant of dots only is refused: it would leave the tenant's endpoint", () =>
+      withCredential(() => json(200, tokenBody()), (credential, requests) =>
+        Effect.gen(function*() {
+          const error = failureOf(yield* Effect.exit(credential.getToken(SCOPE, { tenantId: ".." })))
+          assert.strictEqual(error._tag, "CredentialUnavailableError")
+          assert.include(error.message, "invalid tenant id")
+          assert.strictEqual(requests.length, 0)
+        }), { additionallyAllowedTenants: ["*"] }))
+
     it.effect("an http: authority that is not loopback", () =>
       withCredential(() => json(200, tokenBody()), (credential, requests) =>
         Effect.gen(function*() {
@@ -414,6 +425,18 @@ describe("ClientSecretCredential", () => {
             assert.strictEqual(error._tag, "CredentialUnavailableError")
           }
           assert.strictEqual(requests.length, 0)
+        })))
+
+    it.effect("a scope holding a control character is refused even after a valid call that joins to the same text", () =>
+      withCredential(() => json(200, tokenBody()), (credential, requests) =>
+        Effect.gen(function*() {
+          yield* credential.getToken(["https://a.example/.default", "https://b.example/.default"])
+          const error = failureOf(
+            yield* Effect.exit(credential.getToken(["https://a.example/.default\u0001https://b.example/.default"]))
+          )
+          assert.strictEqual(error._tag, "CredentialUnavailableError")
+          assert.include(error.message, "invalid scope")
+          assert.strictEqual(requests.length, 1)
         })))
 
     it.effect("an empty secret", () =>

@@ -1,16 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import type * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { DeviceCodeCredential, TokenCredential } from "../src/index.js"
-import { captureLogs, setNow, settle, T0, withEnv } from "./support/helpers.js"
+import {
+  assertNoSecret,
+  captureLogs,
+  failureOf,
+  setNow,
+  settle,
+  T0,
+  tokenValue,
+  withCredentialOver,
+  withEnv
+} from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, text, tokenBody } from "./support/mockHttp.js"
 
@@ -63,43 +69,22 @@ const withCredential = <A, E>(
   ) => Effect.Effect<A, E>,
   extra: Partial<DeviceCodeCredential.Options> = {}
 ) => {
-  const http = mockHttp(handler)
   const prompts: Array<DeviceCodeCredential.DeviceCodeInfo> = []
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests, prompts)
-  }).pipe(
-    Effect.provide(
-      DeviceCodeCredential.layer({
-        tenantId: TENANT,
-        clientId: "client-1",
-        authorityHost: AUTHORITY,
-        prompt: (info) => Effect.sync(() => prompts.push(info)),
-        ...extra
-      }).pipe(Layer.provide(http.layer))
-    ),
-    withEnv({})
+  return withCredentialOver(
+    DeviceCodeCredential.layer({
+      tenantId: TENANT,
+      clientId: "client-1",
+      authorityHost: AUTHORITY,
+      prompt: (info) => Effect.sync(() => prompts.push(info)),
+      ...extra
+    }),
+    handler,
+    (credential, requests) => f(credential, requests, prompts)
   )
 }
 
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
 const polls = (requests: Array<Recorded>) =>
   requests.filter((r) => r.form.grant_type === DeviceCodeCredential.grantType)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
 
 /** Moves the clock in steps, letting the polling fiber run between them. */
 const advance = (seconds: number) =>
@@ -278,7 +263,13 @@ describe("DeviceCodeCredential", () => {
         "ClientAuthenticationError",
         "tenant was not found"
       ],
-      ["a 500 with an empty body", () => text(500, "", "text/plain"), "ClientAuthenticationError", "empty body"]
+      ["a 500 with an empty body", () => text(500, "", "text/plain"), "ClientAuthenticationError", "empty body"],
+      [
+        "an expires_in beyond any representable date",
+        () => json(200, deviceBody({ expires_in: 1e13 })),
+        "ClientAuthenticationError",
+        "expires_in"
+      ]
     ]
     for (const [title, answer, tag, hint] of cases) {
       it.effect(

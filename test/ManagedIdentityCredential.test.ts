@@ -4,7 +4,6 @@ import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as DateTime from "effect/DateTime"
@@ -17,11 +16,19 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import { ManagedIdentityCredential, PinnedHttpClient, TokenCredential } from "../src/index.js"
-import { setNow, settle, T0, withEnv } from "./support/helpers.js"
+import {
+  assertNoSecret,
+  failureOf,
+  setNow,
+  settle,
+  T0,
+  tokenValue,
+  withCredentialOver,
+  withEnv
+} from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, reset, text } from "./support/mockHttp.js"
 
@@ -64,38 +71,18 @@ const withCredential = <A, E>(
   setup: Setup,
   handler: (request: Recorded, index: number) => Answer | Effect.Effect<Answer>,
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>
-) => {
-  const http = mockHttp(handler)
-  const pinned = setup.pinned === "none"
-    ? Layer.empty
-    : Layer.succeed(PinnedHttpClient.PinnedHttpClient, (setup.pinned ?? defaultPinned)(http.client))
-  const deps = Layer.mergeAll(http.layer, FileSystem.layerNoop(setup.fs ?? {}), pinned)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(ManagedIdentityCredential.layer(setup.options).pipe(Layer.provide(deps))),
-    withEnv(setup.env ?? {}),
-    Effect.withRandom(Random.make("managed-identity-tests"))
-  )
-}
-
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
+) =>
+  withCredentialOver(ManagedIdentityCredential.layer(setup.options), handler, f, {
+    env: setup.env,
+    deps: (http) =>
+      Layer.mergeAll(
+        http.layer,
+        FileSystem.layerNoop(setup.fs ?? {}),
+        setup.pinned === "none"
+          ? Layer.empty
+          : Layer.succeed(PinnedHttpClient.PinnedHttpClient, (setup.pinned ?? defaultPinned)(http.client))
+      )
+  }).pipe(Effect.withRandom(Random.make("managed-identity-tests")))
 
 /** Runs `effect` while moving the test clock in `stepMillis` steps; returns its exit. */
 const driveClock = <A, E>(effect: Effect.Effect<A, E>, stepMillis = 250, maxSteps = 4000) =>

@@ -1,17 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { decodeJwt, decodeProtectedHeader } from "jose"
-import type { AccessToken } from "../src/index.js"
-import { OnBehalfOfCredential, TokenCache, TokenCredential } from "../src/index.js"
-import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
+import type { AccessToken, TokenCredential } from "../src/index.js"
+import { OnBehalfOfCredential, TokenCache } from "../src/index.js"
+import { assertNoSecret, captureLogs, failureOf, T0, tokenValue, withCredentialOver } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
-import { json, mockHttp, text, tokenBody } from "./support/mockHttp.js"
+import { json, text, tokenBody } from "./support/mockHttp.js"
 import { makeSelfSigned } from "./support/tls.js"
 
 const ALICE = "eyJhbGciOi.alice-user-assertion.sig"
@@ -36,35 +34,10 @@ const withCredential = <A, E>(
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   options: OnBehalfOfCredential.Options,
   extraLayer: Layer.Layer<never> = Layer.empty
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(
-      OnBehalfOfCredential.layer(options).pipe(Layer.provide(Layer.merge(http.layer, extraLayer)))
-    ),
-    withEnv({})
-  )
-}
-
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
+) =>
+  withCredentialOver(OnBehalfOfCredential.layer(options), handler, f, {
+    deps: (http) => Layer.merge(http.layer, extraLayer)
+  })
 
 const asUser = (assertion: string) => OnBehalfOfCredential.withUserAssertion(Redacted.make(assertion))
 

@@ -1,16 +1,14 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { TokenCredential, UsernamePasswordCredential } from "../src/index.js"
-import { captureLogs, setNow, withEnv } from "./support/helpers.js"
+import type { TokenCredential } from "../src/index.js"
+import { UsernamePasswordCredential } from "../src/index.js"
+import { assertNoSecret, captureLogs, failureOf, tokenValue, withCredentialOver } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
-import { json, mockHttp, text, tokenBody } from "./support/mockHttp.js"
+import { json, text, tokenBody } from "./support/mockHttp.js"
 
 const PASSWORD = "P@ssw0rd!-very-secret"
 const RT = "ropc-refresh-token-value"
@@ -48,39 +46,13 @@ const run = <A, E>(
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   layer: Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient>,
   env: Record<string, string> = {}
-) => {
-  const http = mockHttp(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests)
-  }).pipe(
-    Effect.provide(layer.pipe(Layer.provide(http.layer))),
-    withEnv(env)
-  )
-}
+) => withCredentialOver(layer, handler, f, { env })
 
 const withCredential = <A, E>(
   handler: (request: Recorded, index: number) => Answer,
   f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
   extra: Partial<UsernamePasswordCredential.Options> = {}
 ) => run(handler, f, UsernamePasswordCredential.layer(options(extra)))
-
-const tokenValue = (t: { token: Redacted.Redacted<string> }) => Redacted.value(t.token)
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
 
 describe("UsernamePasswordCredential", () => {
   it.effect("sends the password grant with offline_access and client_info", () =>

@@ -1,21 +1,17 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { TokenCredential, WorkloadIdentityCredential } from "../src/index.js"
-import { setNow, withEnv } from "./support/helpers.js"
+import { assertNoSecret, failureOf, memoryFs, setNow, withCredentialOver, withEnv } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, tokenBody } from "./support/mockHttp.js"
 
@@ -33,42 +29,6 @@ const env = {
   AZURE_AUTHORITY_HOST: AUTHORITY
 }
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  for (const form of [String((error as Error).message), String(error), JSON.stringify(error)]) {
-    for (const secret of secrets) assert.notInclude(form, secret)
-  }
-}
-
-/** An in-memory FileSystem counting reads; `"<denied>"` is a permission error. */
-const memoryFs = (files: Map<string, string>) => {
-  const reads: Array<string> = []
-  const layer = FileSystem.layerNoop({
-    readFileString: (path) => {
-      reads.push(path)
-      const content = files.get(path)
-      if (content === undefined || content === "<denied>") {
-        return Effect.fail(
-          new PlatformError.SystemError({
-            reason: content === undefined ? "NotFound" : "PermissionDenied",
-            module: "FileSystem",
-            method: "readFileString",
-            pathOrDescriptor: path
-          })
-        )
-      }
-      return Effect.succeed(content)
-    }
-  })
-  return { reads, layer }
-}
-
 const withCredential = <A, E>(
   credentialLayer: Layer.Layer<
     TokenCredential.TokenCredential,
@@ -80,16 +40,11 @@ const withCredential = <A, E>(
   f: (credential: TokenCredential.Service, requests: Array<Recorded>, reads: Array<string>) => Effect.Effect<A, E>,
   environment: Record<string, string> = env
 ) => {
-  const http = mockHttp(handler)
   const memory = memoryFs(files)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, http.requests, memory.reads)
-  }).pipe(
-    Effect.provide(credentialLayer.pipe(Layer.provide(Layer.merge(http.layer, memory.layer)))),
-    withEnv(environment)
-  )
+  return withCredentialOver(credentialLayer, handler, (credential, requests) => f(credential, requests, memory.reads), {
+    env: environment,
+    deps: (http) => Layer.merge(http.layer, memory.layer)
+  })
 }
 
 describe("WorkloadIdentityCredential", () => {

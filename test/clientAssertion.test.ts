@@ -5,12 +5,9 @@
 import * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { decodeJwt, decodeProtectedHeader } from "jose"
 import { createPublicKey } from "node:crypto"
@@ -23,19 +20,12 @@ import {
   readFailure,
   sign
 } from "../src/internal/clientAssertion.js"
-import { setNow, T0 } from "./support/helpers.js"
+import { failureOf, setNow, T0 } from "./support/helpers.js"
 import { makeSelfSigned, toEncryptedPkcs8 } from "./support/tls.js"
 
 const app = await makeSelfSigned({ commonName: "unit-app" })
 const PEM = app.certPem + app.keyPem
 const keyBody = app.keyPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "")
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 describe("certificate parsing", () => {
   it.effect.prop(

@@ -44,6 +44,9 @@ export const mergeClaims = (claims: string | undefined, enableCae: boolean): str
   return JSON.stringify(merged)
 }
 
+/** The latest instant a JavaScript `Date` (and so a `DateTime`) can hold. @internal */
+export const maxEpochMillis = 8_640_000_000_000_000
+
 const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative())
 
 /** @internal */
@@ -189,6 +192,16 @@ const interpretSuccess = (
   }
   const body = decoded.right
   const expiresOnMillis = outcome.sentAtMillis + Math.round(body.expires_in * 1000)
+  if (!(expiresOnMillis <= maxEpochMillis)) {
+    return Either.left(
+      new ClientAuthenticationError({
+        credential,
+        status: response.status,
+        reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with an expires_in beyond any ` +
+          `representable date: check that the authority host points at Microsoft Entra ID`
+      })
+    )
+  }
   return Either.right({
     accessToken: AccessToken.make({
       token: body.access_token,

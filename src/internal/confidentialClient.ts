@@ -139,9 +139,10 @@ export const makeClientCredentials = (
     return TokenCredential.make(credential, (scopes, getTokenOptions) => {
       const enableCae = getTokenOptions?.enableCae === true
       const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+      // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation.
       const memoKey = bypass ?
         undefined :
-        `${typeof scopes === "string" ? scopes : scopes.join("\u0001")}\u0002${
+        `${typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`}\u0002${
           getTokenOptions?.tenantId ?? ""
         }\u0002${enableCae}`
       let entry = memoKey === undefined ? undefined : memo.get(memoKey)

@@ -10,8 +10,9 @@ import * as Random from "effect/Random"
 /**
  * How a request is retried. Delays grow `baseDelayMillis · 2^n`, capped at `maxDelayMillis`, jittered to 50–100 %
  * (through `Random`); a `Retry-After` / `retry-after-ms` / `x-ms-retry-after-ms` header replaces the computed delay.
- * Retrying stops after `maxRetries`, or when the next attempt would start later than `maxElapsedMillis` after the
- * first one.
+ * Retrying stops after `maxRetries` (counted per status, and in total: answers that alternate do not restart the
+ * count; a status with its own budget, `statusMaxRetries`, may add that many), or when the next attempt would start
+ * later than `maxElapsedMillis` after the first one.
  *
  * @internal
  */
@@ -132,6 +133,7 @@ export const sendWithRetry = <E, R>(
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     let attempt = 0
+    let retries = 0
     let retriesForStatus = 0
     let lastStatus: number | undefined
     while (true) {
@@ -177,7 +179,10 @@ export const sendWithRetry = <E, R>(
       lastStatus = status
       const statusBudget = status === undefined ? undefined : policy.statusMaxRetries?.(status)
       const maxRetries = statusBudget ?? policy.maxRetries
-      if (retriesForStatus >= maxRetries) return { result, attempts: attempt, url, sentAtMillis }
+      // Answers that alternate (500, reset, 500, …) restart the per-status count: the total stays bounded.
+      if (retriesForStatus >= maxRetries || retries >= policy.maxRetries + (statusBudget ?? 0)) {
+        return { result, attempts: attempt, url, sentAtMillis }
+      }
       const base = Math.max(
         policy.baseDelayMillis,
         (status === undefined ? undefined : policy.statusBaseDelayMillis?.(status)) ?? 0
@@ -192,6 +197,7 @@ export const sendWithRetry = <E, R>(
         (status === undefined ? undefined : policy.statusMinElapsedMillis?.(status)) ?? 0
       )
       if (now + delay - startedAt > budget) return { result, attempts: attempt, url, sentAtMillis }
+      retries++
       retriesForStatus++
       yield* Effect.sleep(Duration.millis(delay))
     }

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
+import { CredentialUnavailableError } from "../IdentityError.js"
 import type * as TokenCache from "../TokenCache.js"
 
 /** @internal */
@@ -54,7 +55,11 @@ export interface Engine {
    * The token for `key`: from memory when the policy allows, else from one request shared by every caller of the
    * key. `bypass` (a claims challenge) skips the read, runs its own request and stores the result.
    */
-  readonly get: <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) => Effect.Effect<AccessToken, E>
+  readonly get: <E>(
+    key: string,
+    fetch: Effect.Effect<AccessToken, E>,
+    bypass: boolean
+  ) => Effect.Effect<AccessToken, E | CredentialUnavailableError>
   readonly size: () => number
 }
 
@@ -83,18 +88,34 @@ export const make = (options: { readonly partition: string; readonly name: strin
       entry.nextBackgroundAttempt = 0
     }
 
-    const withPersistence = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, tryLoad: boolean) => {
+    // A backend that refuses to work (misconfigured) fails the call before any request is sent.
+    const refused = (error: TokenCache.TokenCacheError) =>
+      new CredentialUnavailableError({ credential: options.name, reason: error.message })
+
+    /**
+     * `accept`: which persisted tokens may answer instead of a request. `"usable"` (a caller is waiting) takes any
+     * token that is not about to expire; `"fresh"` (a background refresh) only one that needs no refresh, i.e. one
+     * another process already refreshed; `"none"` (a claims challenge) never reads.
+     */
+    const withPersistence = <E>(
+      key: string,
+      fetch: Effect.Effect<AccessToken, E>,
+      accept: "usable" | "fresh" | "none"
+    ): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
       if (Option.isNone(persistence)) return fetch
       const backend = persistence.value
       const persistentKey = `${options.partition}|${key}`
-      const fetchAndSave = Effect.tap(fetch, (token) => backend.save(persistentKey, token))
-      if (!tryLoad) return fetchAndSave
+      const fetchAndSave = Effect.tap(fetch, (token) => Effect.mapError(backend.save(persistentKey, token), refused))
+      if (accept === "none") return fetchAndSave
       return Effect.flatMap(
-        Effect.zip(backend.load(persistentKey), Clock.currentTimeMillis),
-        ([loaded, now]) =>
-          Option.isSome(loaded) && decideToken(now, loaded.value) !== "expired"
+        Effect.zip(Effect.mapError(backend.load(persistentKey), refused), Clock.currentTimeMillis),
+        ([loaded, now]) => {
+          if (Option.isNone(loaded)) return fetchAndSave
+          const decision = decideToken(now, loaded.value)
+          return decision === "fresh" || (accept === "usable" && decision === "refresh")
             ? Effect.succeed(loaded.value)
             : fetchAndSave
+        }
       )
     }
 
@@ -128,7 +149,7 @@ export const make = (options: { readonly partition: string; readonly name: strin
       )
 
     const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AccessToken, E> => {
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
         let entry = entries.get(key)
         if (entry === undefined) {
           entry = { token: undefined, refreshOn: 0, expiresOn: 0, inflight: undefined, nextBackgroundAttempt: 0 }
@@ -136,7 +157,7 @@ export const make = (options: { readonly partition: string; readonly name: strin
         }
         const e = entry
         if (bypass) {
-          return Effect.tap(withPersistence(key, fetch, false), (token) => {
+          return Effect.tap(withPersistence(key, fetch, "none"), (token) => {
             store(e, token)
           })
         }
@@ -145,18 +166,20 @@ export const make = (options: { readonly partition: string; readonly name: strin
           if (decision === "fresh") return Effect.succeed(e.token)
           if (decision === "refresh") {
             if (e.inflight === undefined && now >= e.nextBackgroundAttempt) {
-              const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
+              const deferred = Deferred.unsafeMake<AccessToken, E | CredentialUnavailableError>(FiberId.none)
               e.inflight = deferred
-              return Effect.as(run(e, deferred, withPersistence(key, fetch, false), true), e.token)
+              return Effect.as(run(e, deferred, withPersistence(key, fetch, "fresh"), true), e.token)
             }
             return Effect.succeed(e.token)
           }
         }
-        if (e.inflight !== undefined) return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E>)
-        const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
+        if (e.inflight !== undefined) {
+          return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E | CredentialUnavailableError>)
+        }
+        const deferred = Deferred.unsafeMake<AccessToken, E | CredentialUnavailableError>(FiberId.none)
         e.inflight = deferred
         return Effect.zipRight(
-          run(e, deferred, withPersistence(key, fetch, e.token === undefined), false),
+          run(e, deferred, withPersistence(key, fetch, "usable"), false),
           Deferred.await(deferred)
         )
       })

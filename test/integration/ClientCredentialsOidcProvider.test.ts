@@ -6,12 +6,9 @@
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { decodeJwt, decodeProtectedHeader, SignJWT } from "jose"
 import { createPrivateKey, createPublicKey, randomUUID } from "node:crypto"
@@ -27,7 +24,7 @@ import {
 } from "../../src/index.js"
 import type { RetryPolicy } from "../../src/internal/http.js"
 import * as IdentityNode from "../../src/node.js"
-import { withEnv } from "../support/helpers.js"
+import { failureOf, withEnv } from "../support/helpers.js"
 import type { OidcServer } from "../support/oidcProvider.js"
 import { startOidcProvider } from "../support/oidcProvider.js"
 import { makeCertificateAuthority, makeSelfSigned, toEncryptedPkcs8 } from "../support/tls.js"
@@ -90,13 +87,6 @@ const using =
 
 const issued = (server: OidcServer, token: { token: Redacted.Redacted<string> }) =>
   Effect.promise(() => server.findToken(Redacted.value(token.token)))
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 describe("client credentials against oidc-provider (real Node HttpClient)", () => {
   it.live("CertificateCredential (PS256, x5t#S256, PEM file) gets a token the server issued to the app", () =>

@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url"
 import type { IdentityError } from "../../src/index.js"
 import { AzureCliCredential, AzureDeveloperCliCredential, TokenCredential } from "../../src/index.js"
 import * as IdentityNode from "../../src/node.js"
-import { withEnv } from "../support/helpers.js"
+import { guardedNodeArgs, withEnv } from "../support/helpers.js"
 
 const SCOPE = "https://management.azure.com/.default"
 const TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJmYWtlIjoiY2xpIn0.ZmFrZS1zaWduYXR1cmU"
@@ -197,7 +197,7 @@ describe("developer tools as real child processes", () => {
       const stdout = yield* Effect.async<string, Error>((resume) => {
         execFile(
           process.execPath,
-          ["--import", "tsx", script, envFor(dirs.localTime!).PATH],
+          [...guardedNodeArgs, script, envFor(dirs.localTime!).PATH],
           { cwd: path.resolve(here, "../.."), env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TZ: "Asia/Kolkata" } },
           (error, out, err) => resume(error ? Effect.fail(new Error(`${error.message}\n${err}`)) : Effect.succeed(out))
         )

@@ -4,11 +4,8 @@
  * temporary directory is ever read, and nothing but loopback is contacted.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs/promises"
@@ -19,7 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { ManagedIdentityCredential, TokenCredential } from "../../src/index.js"
 import * as IdentityNode from "../../src/node.js"
-import { withEnv } from "../support/helpers.js"
+import { failureOf, withEnv } from "../support/helpers.js"
 import type { ServerRequest } from "../support/loopbackServer.js"
 import { listen, sendJson } from "../support/loopbackServer.js"
 import type { Issued } from "../support/tls.js"
@@ -68,13 +65,6 @@ const withCredential = <A, E>(
     ),
     withEnv(env)
   )
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
 
 /** An https server on 127.0.0.1 serving `certificate`. */
 const listenHttps = (

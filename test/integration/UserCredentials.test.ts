@@ -4,19 +4,16 @@
  * other scopes through its rotated refresh token; the device flow approved over HTTP; and the ways it goes wrong.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { AuthorizationCodeCredential, DeviceCodeCredential, TokenCredential } from "../../src/index.js"
 import * as IdentityNode from "../../src/node.js"
-import { withEnv } from "../support/helpers.js"
+import { assertNoSecret, failureOf, withEnv } from "../support/helpers.js"
 import type { UserFlowServer } from "../support/oidcUserFlows.js"
 import { DEVICE_CLIENT, REDIRECT_URI, startUserFlowServer, WEB_CLIENT, WEB_SECRET } from "../support/oidcUserFlows.js"
 
@@ -34,20 +31,6 @@ const authCodeLayer = (server: UserFlowServer, code: string, redirectUri = REDIR
     redirectUri,
     authorityHost: server.url
   }).pipe(Layer.provide(IdentityNode.layer))
-
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const failure = Cause.failureOption(exit.cause)
-  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return failure.value
-}
-
-const assertNoSecret = (error: unknown, ...secrets: Array<string>) => {
-  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
-  for (const secret of secrets) {
-    for (const form of forms) assert.notInclude(form, secret)
-  }
-}
 
 const grants = (server: UserFlowServer, type: string) => server.tokenEvents.filter((e) => e.grantType === type)
 

@@ -172,6 +172,31 @@ describe("managed identity response parsing (§7.4)", () => {
     }
   )
 
+  it("refuses expiries beyond any representable date instead of throwing", () => {
+    assert.include(bad({ access_token: "secret-tok", expires_on: 1e13 }), "expires_on")
+    assert.include(bad({ access_token: "secret-tok", expires_on: "99999999999999999" }), "expires_on")
+    assert.include(bad({ access_token: "secret-tok", expires_in: 1e13 }), "expires_in")
+    assert.include(bad({ access_token: "secret-tok", expires_in: "1e400" }), "expires_in")
+    // an unusable refresh_on is ignored, as before
+    assert.strictEqual(ok({ access_token: "a", expires_in: 3600, refresh_on: 1e13 }).expiresOn, T0 + HOUR)
+  })
+
+  it.prop(
+    "token bodies with any numbers or numeric strings give a token or a reason, never a throw",
+    [
+      FastCheck.record({
+        expires_on: FastCheck.oneof(FastCheck.double(), FastCheck.double().map(String), FastCheck.constant(undefined)),
+        expires_in: FastCheck.oneof(FastCheck.double(), FastCheck.double().map(String), FastCheck.constant(undefined)),
+        refresh_in: FastCheck.oneof(FastCheck.double(), FastCheck.constant(undefined)),
+        refresh_on: FastCheck.oneof(FastCheck.double(), FastCheck.double().map(String), FastCheck.constant(undefined))
+      })
+    ],
+    ([fields]) => {
+      const parsed = parseTokenBody({ access_token: "a", ...fields }, T0)
+      assert.isTrue(Either.isLeft(parsed) || Either.isRight(parsed))
+    }
+  )
+
   it.prop(
     "any JSON body gives a token or a reason, never a throw",
     [FastCheck.jsonValue()],

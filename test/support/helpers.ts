@@ -1,10 +1,20 @@
+import * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import { assert } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as List from "effect/List"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as TokenCredential from "../../src/TokenCredential.js"
+import type { Answer, MockHttp, Recorded } from "./mockHttp.js"
+import { mockHttp } from "./mockHttp.js"
 
 /** 2026-11-27T08:00:00Z: tests set the clock here first (TestClock starts at epoch 0). */
 export const T0 = Date.UTC(2026, 10, 27, 8, 0, 0)
@@ -39,3 +49,86 @@ export const captureLogs = () => {
 }
 
 export const listToArray = List.toArray
+
+/** The token's value, unwrapped. */
+export const tokenValue = (t: { readonly token: Redacted.Redacted<string> }): string => Redacted.value(t.token)
+
+/** The typed failure of an exit; throws (failing the test) on a success, a defect or an interruption. */
+export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
+  return failure.value
+}
+
+/** Asserts that no secret appears in the error's message, its `String` form or its JSON form. */
+export const assertNoSecret = (error: unknown, ...secrets: Array<string>): void => {
+  const forms = [String((error as Error).message), String(error), JSON.stringify(error)]
+  for (const secret of secrets) {
+    for (const form of forms) assert.notInclude(form, secret)
+  }
+}
+
+/**
+ * An in-memory `FileSystem` whose `readFileString` answers from `files` (path → content) and records every path it
+ * reads; a missing path is `NotFound`, the content `"<denied>"` is `PermissionDenied`.
+ */
+export const memoryFs = (files: Map<string, string>) => {
+  const reads: Array<string> = []
+  const layer = FileSystem.layerNoop({
+    readFileString: (path) => {
+      reads.push(path)
+      const content = files.get(path)
+      if (content === undefined || content === "<denied>") {
+        return Effect.fail(
+          new PlatformError.SystemError({
+            reason: content === undefined ? "NotFound" : "PermissionDenied",
+            module: "FileSystem",
+            method: "readFileString",
+            pathOrDescriptor: path
+          })
+        )
+      }
+      return Effect.succeed(content)
+    }
+  })
+  return { reads, layer }
+}
+
+/**
+ * The harness of credential tests: builds `credentialLayer` over a mock HTTP client answering with `handler` (plus
+ * whatever `deps` provides, given the mock), sets the clock to `T0`, reads configuration from `env` only, and runs
+ * `f` with the credential and the recorded requests.
+ */
+export const withCredentialOver = <A, E, R = never>(
+  credentialLayer: Layer.Layer<TokenCredential.TokenCredential, never, R>,
+  handler: (request: Recorded, index: number) => Answer | Effect.Effect<Answer>,
+  f: (credential: TokenCredential.Service, requests: Array<Recorded>) => Effect.Effect<A, E>,
+  options: {
+    readonly env?: Record<string, string> | undefined
+    /** Everything the credential layer needs; default: the mock HTTP client. */
+    readonly deps?: ((http: MockHttp) => Layer.Layer<R>) | undefined
+  } = {}
+): Effect.Effect<A, E> => {
+  const http = mockHttp(handler)
+  const deps = options.deps === undefined ? (http.layer as Layer.Layer<any>) : options.deps(http)
+  return Effect.gen(function*() {
+    yield* setNow
+    const credential = yield* TokenCredential.TokenCredential
+    return yield* f(credential, http.requests)
+  }).pipe(
+    Effect.provide(Layer.provide(credentialLayer, deps)),
+    withEnv(options.env ?? {})
+  )
+}
+
+/**
+ * `node` arguments for child processes started by tests: the tsx loader and the same network guard as the test
+ * workers, so a child can reach only loopback too.
+ */
+export const guardedNodeArgs: ReadonlyArray<string> = [
+  "--import",
+  "tsx",
+  "--import",
+  new URL("./networkGuard.ts", import.meta.url).pathname
+]

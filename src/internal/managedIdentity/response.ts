@@ -7,6 +7,7 @@
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as AccessToken from "../../AccessToken.js"
+import { maxEpochMillis } from "../aad.js"
 import { parseJson } from "../http.js"
 
 /** An instant, or why it could not be read. */
@@ -68,8 +69,15 @@ export const parseIsoDate = (input: string): Option.Option<number> => {
   return Number.isNaN(millis) ? Option.none() : Option.some(millis)
 }
 
-/** Epoch seconds (number or numeric string) or a date string, as epoch milliseconds. */
-const parseInstant = (field: string, value: unknown): Parsed => {
+/** Refuses an instant a `DateTime` cannot hold (a server sending milliseconds, or garbage). */
+const representable = (field: string) => (parsed: Parsed): Parsed =>
+  Either.flatMap(
+    parsed,
+    (millis) =>
+      millis <= maxEpochMillis ? Either.right(millis) : Either.left(`${field} is beyond any representable date`)
+  )
+
+const parseInstantUnchecked = (field: string, value: unknown): Parsed => {
   if (typeof value === "number") {
     return Number.isFinite(value) && value > 0
       ? Either.right(Math.round(value * 1000))
@@ -86,6 +94,10 @@ const parseInstant = (field: string, value: unknown): Parsed => {
     onSome: Either.right
   })
 }
+
+/** Epoch seconds (number or numeric string) or a date string, as epoch milliseconds. */
+const parseInstant = (field: string, value: unknown): Parsed =>
+  representable(field)(parseInstantUnchecked(field, value))
 
 /** A duration in seconds (number or numeric string), as milliseconds. */
 const parseSeconds = (field: string, value: unknown): Parsed => {
@@ -119,7 +131,7 @@ export const parseTokenBody = (
     : parseInstant("expires_on", b.expires_on)
   const fromIn = b.expires_in === undefined || b.expires_in === null || b.expires_in === ""
     ? undefined
-    : Either.map(parseSeconds("expires_in", b.expires_in), (ms) => obtainedAtMillis + ms)
+    : representable("expires_in")(Either.map(parseSeconds("expires_in", b.expires_in), (ms) => obtainedAtMillis + ms))
   let expiresOnMillis: number
   if (fromOn !== undefined && Either.isRight(fromOn) && fromOn.right > obtainedAtMillis) {
     expiresOnMillis = fromOn.right

@@ -1,0 +1,142 @@
+/**
+ * The credentials the CLI can use, by `--credential` name, each built from the environment (`Config`), and how the
+ * CLI learns which credential produced a token.
+ *
+ * @internal
+ */
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Tracer from "effect/Tracer"
+import * as AzureCliCredential from "../../AzureCliCredential.js"
+import * as AzureDeveloperCliCredential from "../../AzureDeveloperCliCredential.js"
+import * as CertificateCredential from "../../CertificateCredential.js"
+import * as ClientSecretCredential from "../../ClientSecretCredential.js"
+import * as DefaultAzureCredential from "../../DefaultAzureCredential.js"
+import * as DeviceCodeCredential from "../../DeviceCodeCredential.js"
+import * as EnvironmentCredential from "../../EnvironmentCredential.js"
+import * as ManagedIdentityCredential from "../../ManagedIdentityCredential.js"
+import type * as IdentityNode from "../../node.js"
+import * as SharedTokenCacheCredential from "../../SharedTokenCacheCredential.js"
+import * as TokenCredential from "../../TokenCredential.js"
+import * as UsernamePasswordCredential from "../../UsernamePasswordCredential.js"
+import * as WorkloadIdentityCredential from "../../WorkloadIdentityCredential.js"
+
+/** What the Node layer provides. @internal */
+export type NodeServices = Layer.Layer.Success<typeof IdentityNode.layer>
+
+/** @internal */
+export type CredentialLayer = Layer.Layer<TokenCredential.TokenCredential, never, NodeServices>
+
+/** Which credential produced the last token (for chains: the link). @internal */
+export class Producer extends Context.Tag("effect-azure-identity/cli/Producer")<Producer, { name: string }>() {}
+
+/** Wraps a credential layer so a successful `getToken` records the credential's name. @internal */
+export const tracked = (
+  layer: CredentialLayer
+): Layer.Layer<TokenCredential.TokenCredential, never, NodeServices | Producer> =>
+  Layer.effect(
+    TokenCredential.TokenCredential,
+    Effect.gen(function*() {
+      const producer = yield* Producer
+      const service = yield* TokenCredential.TokenCredential
+      return TokenCredential.make(service.name, (scopes, options) =>
+        Effect.tap(service.getToken(scopes, options), () =>
+          Effect.sync(() => {
+            if (producer.name === "") {
+              producer.name = service.name
+            }
+          })))
+    })
+  ).pipe(Layer.provide(layer))
+
+const linkSpan = /^(\w+)\.(getToken|requestToken)$/
+
+/**
+ * Runs `self` with a tracer that notes which link of a chain succeeded: the first span named
+ * `<Credential>.getToken` or `<Credential>.requestToken` that ends successfully directly under the chain's
+ * `<chain>.getToken` span. The chain itself says only that it succeeded.
+ *
+ * @internal
+ */
+export const noteChainWinner = (chain: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.all([Producer, Effect.tracer]), ([producer, base]) =>
+    Effect.withTracer(
+      self,
+      Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = base.span(name, parent, context, links, startTime, kind, options)
+          const match = linkSpan.exec(name)
+          const underChain = parent._tag === "Some" && parent.value._tag === "Span" &&
+            parent.value.name === `${chain}.getToken`
+          if (match === null || match[1] === chain || !underChain) return span
+          const end = span.end.bind(span)
+          span.end = (endTime, exit) => {
+            if (Exit.isSuccess(exit) && producer.name === "") producer.name = match[1]!
+            end(endTime, exit)
+          }
+          return span
+        },
+        context: (f, fiber) => base.context(f, fiber)
+      })
+    ))
+
+/** `--credential` choices. @internal */
+export const credentialChoices = [
+  "default",
+  "environment",
+  "client-secret",
+  "certificate",
+  "managed-identity",
+  "workload-identity",
+  "shared-token-cache",
+  "azure-cli",
+  "azure-developer-cli",
+  "device-code",
+  "username-password"
+] as const
+
+/** @internal */
+export type CredentialChoice = typeof credentialChoices[number]
+
+/** The credential layer for a choice; every one reads its settings from the environment. @internal */
+export const credentialLayer = (
+  choice: CredentialChoice
+): Layer.Layer<TokenCredential.TokenCredential, never, NodeServices | Producer> => {
+  switch (choice) {
+    case "default":
+      return DefaultAzureCredential.layer()
+    case "environment":
+      return tracked(EnvironmentCredential.layer())
+    case "client-secret":
+      return tracked(ClientSecretCredential.layerConfig())
+    case "certificate":
+      return tracked(CertificateCredential.layerConfig())
+    case "managed-identity":
+      return tracked(ManagedIdentityCredential.layerConfig())
+    case "workload-identity":
+      return tracked(WorkloadIdentityCredential.layerConfig())
+    case "shared-token-cache":
+      return tracked(SharedTokenCacheCredential.layerConfig())
+    case "azure-cli":
+      return tracked(AzureCliCredential.layer())
+    case "azure-developer-cli":
+      return tracked(AzureDeveloperCliCredential.layer())
+    case "device-code":
+      // the instructions go to stderr, so `--json` output stays parseable
+      return tracked(DeviceCodeCredential.layer({ prompt: (info) => Console.error(info.message) }))
+    case "username-password":
+      return tracked(UsernamePasswordCredential.layerConfig())
+  }
+}
+
+/**
+ * `DefaultAzureCredential` reduced to one member (the others excluded), so each link is tried exactly as the chain
+ * tries it (same options, IMDS probe), and its `ChainedAuthenticationError` says why it could not.
+ *
+ * @internal
+ */
+export const defaultChainMember = (member: DefaultAzureCredential.Member): CredentialLayer =>
+  DefaultAzureCredential.layer({ exclude: DefaultAzureCredential.members.filter((m) => m !== member) })
