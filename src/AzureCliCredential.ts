@@ -203,7 +203,11 @@ export const make = (
       return TokenCredential.make(name, () => Effect.fail(unavailable(reason)))
     }
 
-    const cache = yield* TokenCacheEngine.make({ partition: `${name}|${options.subscription ?? ""}`, name })
+    const cache = yield* TokenCacheEngine.make({
+      partition: `${name}|${options.subscription ?? ""}`,
+      name,
+      persistent: false
+    })
 
     const fetch = (resource: string, tenantId: string | undefined) =>
       Effect.gen(function*() {

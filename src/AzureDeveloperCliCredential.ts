@@ -162,7 +162,7 @@ export const make = (
       if (Either.isLeft(valid)) return TokenCredential.make(name, () => Effect.fail(unavailable(valid.left)))
     }
 
-    const cache = yield* TokenCacheEngine.make({ partition: name, name })
+    const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
 
     const fetch = (scopes: ReadonlyArray<string>, tenantId: string | undefined, claims: string | undefined) =>
       Effect.gen(function*() {

@@ -1,10 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
 import { AccessToken, TokenCache } from "../src/index.js"
+import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -65,4 +69,46 @@ describe("refresh policy (pure)", () => {
         if (offset >= lifetime - 30_000) assert.strictEqual(a, "expired")
       })
   )
+})
+
+describe("cache engine memory bound", () => {
+  it.effect("drops expired entries when a new key arrives and the map is full; live tokens stay", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", maxEntries: 3 })
+      const fetchFor = (lifetime: number) =>
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) =>
+            Effect.succeed(AccessToken.make({ token: "t", obtainedAtMillis: now, expiresOnMillis: now + lifetime }))
+        )
+      yield* engine.get("short-1", fetchFor(MIN), false)
+      yield* engine.get("short-2", fetchFor(MIN), false)
+      yield* engine.get("long", fetchFor(HOUR), false)
+      assert.strictEqual(engine.size(), 3)
+      yield* TestClock.adjust(2 * MIN)
+      yield* engine.get("new", fetchFor(HOUR), false)
+      assert.strictEqual(engine.size(), 2) // the two expired entries went, "long" and "new" remain
+      let fetched = 0
+      yield* engine.get("long", Effect.zipRight(Effect.sync(() => fetched++), fetchFor(HOUR)), false)
+      assert.strictEqual(fetched, 0)
+    }).pipe(Effect.scoped))
+
+  it.effect("persistent: false keeps a TokenCache service in the context out of it", () =>
+    Effect.gen(function*() {
+      const saved: Array<string> = []
+      const backend = Layer.succeed(TokenCache.TokenCache, {
+        load: () => Effect.succeed(Option.none()),
+        save: (key) => Effect.sync(() => void saved.push(key))
+      })
+      const token = Effect.succeed(AccessToken.make({ token: "t", obtainedAtMillis: 0, expiresOnMillis: HOUR }))
+      yield* Effect.gen(function*() {
+        const memoryOnly = yield* TokenCacheEngine.make({ partition: "dev", name: "Dev", persistent: false })
+        yield* memoryOnly.get("k", token, false)
+        assert.deepStrictEqual(saved, [])
+        const persisted = yield* TokenCacheEngine.make({ partition: "app", name: "App" })
+        yield* persisted.get("k", token, false)
+        assert.strictEqual(saved.length, 1)
+      }).pipe(Effect.provide(backend))
+    }).pipe(Effect.scoped))
 })

@@ -71,15 +71,35 @@ const TokenCacheTag = Context.GenericTag<TokenCache.TokenCache, TokenCache.Servi
  *
  * @internal
  */
-export const make = (options: { readonly partition: string; readonly name: string }): Effect.Effect<
+export const make = (options: {
+  readonly partition: string
+  readonly name: string
+  /**
+   * Whether a `TokenCache` service in the context may persist these tokens (default true). Off for tokens whose key
+   * does not identify the signed-in account (developer tools) or that belong to a user.
+   */
+  readonly persistent?: boolean | undefined
+  /** Above this many keys, entries with no live token and no request in flight are dropped (default 1000). */
+  readonly maxEntries?: number | undefined
+}): Effect.Effect<
   Engine,
   never,
   Scope.Scope
 > =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const persistence = yield* Effect.serviceOption(TokenCacheTag)
+    const persistence = options.persistent === false ? Option.none() : yield* Effect.serviceOption(TokenCacheTag)
     const entries = new Map<string, Entry>()
+    const maxEntries = options.maxEntries ?? 1000
+
+    // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion): when a
+    // new key arrives and the map is full, expired and empty entries go. Live tokens are never dropped.
+    const sweep = (now: number) => {
+      if (entries.size < maxEntries) return
+      for (const [key, entry] of entries) {
+        if (entry.inflight === undefined && (entry.token === undefined || now >= entry.expiresOn)) entries.delete(key)
+      }
+    }
 
     const store = (entry: Entry, token: AccessToken) => {
       entry.token = token
@@ -152,6 +172,7 @@ export const make = (options: { readonly partition: string; readonly name: strin
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
         let entry = entries.get(key)
         if (entry === undefined) {
+          sweep(now)
           entry = { token: undefined, refreshOn: 0, expiresOn: 0, inflight: undefined, nextBackgroundAttempt: 0 }
           entries.set(key, entry)
         }
