@@ -169,7 +169,8 @@ export const make = (options: {
       )
 
     const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
+      Effect.clockWith((clock): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
+        const now = clock.unsafeCurrentTimeMillis()
         let entry = entries.get(key)
         if (entry === undefined) {
           sweep(now)
