@@ -49,6 +49,7 @@ import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
+import { maxEpochMillis } from "./internal/aad.js"
 import * as Tool from "./internal/developerTool.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -152,7 +153,10 @@ export const interpret = (
   }
   const body = decoded.right
   let expiresOnMillis: number | undefined
-  if (body.expires_on !== undefined && Number.isFinite(body.expires_on) && body.expires_on > 0) {
+  if (
+    body.expires_on !== undefined && Number.isFinite(body.expires_on) && body.expires_on > 0 &&
+    body.expires_on * 1000 <= maxEpochMillis
+  ) {
     expiresOnMillis = body.expires_on * 1000
   } else if (body.expiresOn !== undefined) {
     expiresOnMillis = Option.getOrUndefined(Tool.parseLocalDateTime(body.expiresOn, context.zone))

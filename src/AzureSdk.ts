@@ -487,10 +487,14 @@ export const fromAzureError = (
   }
 }
 
+const isEpochMillis = (u: unknown): u is number =>
+  typeof u === "number" && Number.isFinite(u) && Math.abs(u) <= 8_640_000_000_000_000
+
 /**
  * A `TokenCredential` service backed by any `@azure/core-auth` credential (all of `@azure/identity`). The Azure
  * credential does its own caching; this adds none. Interrupting `getToken` aborts the Azure call through its
- * `abortSignal`. A `null` token is a `CredentialUnavailableError`.
+ * `abortSignal`. A `null` token is a `CredentialUnavailableError`; a token without a token string or a usable
+ * `expiresOnTimestamp`, a `ClientAuthenticationError`.
  *
  * @since 0.1.0
  * @category constructors
@@ -512,20 +516,31 @@ export const makeFromTokenCredential = (
         }),
       catch: (u) => fromAzureError(name, list, u)
     }).pipe(
-      Effect.flatMap((token) =>
+      Effect.flatMap((token): Effect.Effect<AccessToken.AccessToken, IdentityError> =>
         token === null
           ? Effect.fail(
             new CredentialUnavailableError({ credential: name, reason: "the credential returned no token" })
           )
-          : Effect.map(Clock.currentTimeMillis, (now): AccessToken.AccessToken => {
-            const expires = token.expiresOnTimestamp
-            const refresh = token.refreshAfterTimestamp ?? AccessToken.computeRefreshOnMillis(now, expires)
-            return {
+          : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const expires: unknown = token.expiresOnTimestamp
+            // a third-party credential may answer anything: an unusable shape is a typed failure, not a defect
+            if (typeof token.token !== "string" || token.token === "" || !isEpochMillis(expires)) {
+              return Effect.fail(
+                new ClientAuthenticationError({
+                  credential: name,
+                  reason: "the credential returned a token without a token string or without a usable expiry " +
+                    "(expiresOnTimestamp, epoch milliseconds)"
+                })
+              )
+            }
+            const given: unknown = token.refreshAfterTimestamp
+            const refresh = isEpochMillis(given) ? given : AccessToken.computeRefreshOnMillis(now, expires)
+            return Effect.succeed<AccessToken.AccessToken>({
               token: Redacted.make(token.token),
               expiresOn: DateTime.unsafeMake(expires),
               refreshOn: Option.some(DateTime.unsafeMake(Math.min(refresh, expires))),
               tokenType: token.tokenType ?? "Bearer"
-            }
+            })
           })
       ),
       Effect.withSpan("AzureSdk.fromTokenCredential.getToken", {

@@ -4,7 +4,9 @@
  *
  * - adds `Authorization: Bearer …` for the given scopes to every request (tokens come from the credential's cache);
  * - refuses any URL that is not `https:` with an `InsecureUrlError`: a token is never sent in clear text, not even
- *   to a loopback address;
+ *   to a loopback address. Apply `HttpClient.followRedirects` after this middleware (outside it), so that every hop
+ *   is checked and authorized anew: a client that follows redirects inside it re-sends the request, `Authorization`
+ *   included, to wherever it is redirected;
  * - on a `401` carrying `WWW-Authenticate: Bearer`, handles
  *   - the Continuous Access Evaluation claims challenge (`error="insufficient_claims", claims="<base64 JSON>"`):
  *     gets a new token with the decoded claims (bypassing the cache) and retries the request once;

@@ -42,7 +42,6 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -478,24 +477,37 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
 
     const key = yield* Jwt.generateSigningKey
     const host = options.host ?? "127.0.0.1"
+    const listenPort = options.port ?? 0
+    if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535) {
+      // Node throws on such a port: refuse it here, as a typed error
+      return yield* new EmulatorError({
+        reason: `port ${listenPort} is not a TCP port: give an integer from 0 to 65535 (0: a free port)`
+      })
+    }
     const scheme = options.tls === undefined ? "http" : "https"
-    let nodeServer: http.Server | undefined
-    const server = yield* NodeHttpServer.make(() => {
-      nodeServer = options.tls === undefined
-        ? http.createServer()
-        : https.createServer({ cert: options.tls.cert, key: reveal(options.tls.key) })
-      return nodeServer
-    }, { port: options.port ?? 0, host }).pipe(
+    const tls = options.tls
+    const nodeServer = yield* Effect.try({
+      try: (): http.Server =>
+        tls === undefined ? http.createServer() : https.createServer({ cert: tls.cert, key: reveal(tls.key) }),
+      // Node's reason names the PEM problem, never the key's text
+      catch: (e) =>
+        new EmulatorError({
+          reason: `the TLS certificate and key cannot be used (${
+            e instanceof Error ? e.message : "unreadable"
+          }): give a PEM certificate and the PEM private key that matches it`
+        })
+    })
+    const server = yield* NodeHttpServer.make(() => nodeServer, { port: listenPort, host }).pipe(
       Effect.mapError((e) =>
         new EmulatorError({
-          reason: `could not listen on ${host}:${options.port ?? 0} (${
+          reason: `could not listen on ${host}:${listenPort} (${
             e.cause instanceof Error ? e.cause.message : String(e.cause)
           }): choose another port`
         })
       )
     )
     // Finalizers run in reverse order: drop keep-alive connections first, so closing the server does not wait.
-    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer?.closeAllConnections()))
+    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     const urlHost = host.includes(":") ? `[${host}]` : host
     const url = `${scheme}://${urlHost}:${port}`
@@ -503,7 +515,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
     for (const [route, fault] of Object.entries(options.faults ?? {})) {
       if (fault !== undefined) state.faults.set(route, toFaultSpec(fault))
     }
-    const app = yield* HttpRouter.toHttpApp(Server.router(state, scheme))
+    const app = yield* Server.app(state, scheme)
     yield* server.serve(app)
 
     const mintFederatedToken: Service["mintFederatedToken"] = (opts = {}) =>

@@ -283,7 +283,9 @@ export const make = (
       partition: `${name}|${authority.right}|${clientId}|${record?.homeAccountId ?? ""}|${username ?? ""}|${
         tenantFilter ?? ""
       }|${basePath.right}`,
-      name
+      name,
+      // without a username or record the key does not name the account: another user's token could be served
+      persistent: record?.homeAccountId !== undefined || username !== undefined
     })
 
     const writeBack = (path: string, write: Msal.WriteBack) =>

@@ -1,3 +1,4 @@
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
@@ -8,6 +9,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { AzureCliCredential, TokenCredential } from "../src/index.js"
 import type { IdentityError } from "../src/index.js"
@@ -334,6 +337,54 @@ describe("AzureCliCredential with a mock CommandExecutor", () => {
         assert.strictEqual(commands[0]!.executable, "/opt/az/bin/az")
         assert.deepStrictEqual(commands[0]!.env, { AZURE_CONFIG_DIR: "/tmp/az", AZURE_CORE_NO_COLOR: "true" })
       }), { environment: { AZURE_CONFIG_DIR: "/tmp/az", AZURE_CORE_NO_COLOR: "false" }, executable: "/opt/az/bin/az" }))
+})
+
+describe("AzureCliCredential: review fixes", () => {
+  it.effect("a process that does not stop when told to still times out, within a bounded grace", () =>
+    Effect.gen(function*() {
+      yield* setNow
+      // a process that ignores SIGTERM: its scope's finalizer (kill, then wait for the exit) never ends
+      const executor = CommandExecutor.makeExecutor(() =>
+        Effect.gen(function*() {
+          yield* Effect.addFinalizer(() => Effect.never)
+          return {
+            [CommandExecutor.ProcessTypeId]: CommandExecutor.ProcessTypeId,
+            pid: CommandExecutor.ProcessId(1),
+            exitCode: Effect.never,
+            isRunning: Effect.succeed(true),
+            kill: () => Effect.never,
+            stdin: Sink.drain,
+            stdout: Stream.never,
+            stderr: Stream.never
+          } as unknown as CommandExecutor.Process
+        })
+      )
+      yield* Effect.gen(function*() {
+        const credential = yield* TokenCredential.TokenCredential
+        const fiber = yield* Effect.fork(credential.getToken(SCOPE))
+        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust(Tool.killGrace)
+        const exit = yield* Fiber.poll(fiber)
+        assert.isTrue(Option.isSome(exit), "getToken waits forever for a process that does not stop")
+        assert.include(unavailableReason(Option.getOrThrow(exit)), "did not answer within 1s")
+      }).pipe(
+        Effect.provide(
+          AzureCliCredential.layer({ processTimeout: "1 second" }).pipe(
+            Layer.provide(Layer.succeed(CommandExecutor.CommandExecutor, executor))
+          )
+        )
+      )
+    }))
+
+  it.effect("an expires_on beyond any representable date is unavailable, not a defect", () =>
+    withCli(
+      () => output(cliOutput({ expires_on: 1e13, expiresOn: undefined })),
+      (credential) =>
+        Effect.gen(function*() {
+          const reason = unavailableReason(yield* Effect.exit(credential.getToken(SCOPE)))
+          assert.include(reason, "without a readable expiry")
+        })
+    ))
 })
 
 describe("developer tool helpers", () => {

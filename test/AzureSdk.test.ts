@@ -485,6 +485,39 @@ describe("AzureSdk.fromTokenCredential", () => {
       assert.include(odd.message, "failed without a message")
     }))
 
+  it.effect("a token without a usable string or expiry is a typed failure, never a defect; the token stays out", () =>
+    Effect.gen(function*() {
+      yield* setNow
+      const answers: Array<unknown> = [
+        { token: TOKEN, expiresOnTimestamp: Number.NaN },
+        { token: TOKEN, expiresOnTimestamp: 1e20 },
+        { token: TOKEN, expiresOnTimestamp: "soon" },
+        { token: TOKEN },
+        { token: undefined, expiresOnTimestamp: T0 + 60_000 }
+      ]
+      for (const answer of answers) {
+        const exit = yield* Effect.exit(
+          AzureSdk.makeFromTokenCredential(
+            jsCredential(() => Promise.resolve(answer as CoreAuth.AccessToken)).credential
+          ).getToken(SCOPE)
+        )
+        const error = failure(exit)
+        assert.strictEqual(error._tag, "ClientAuthenticationError", JSON.stringify(answer))
+        assert.include(error.message, "MyAzureCredential")
+        assert.notInclude(`${error.message} ${String(error)} ${JSON.stringify(error)}`, TOKEN)
+      }
+      // an unusable refresh time alone is replaced by the computed one
+      const token = yield* AzureSdk.makeFromTokenCredential(
+        jsCredential(() =>
+          Promise.resolve({ token: TOKEN, expiresOnTimestamp: T0 + 3600_000, refreshAfterTimestamp: Number.NaN })
+        ).credential
+      ).getToken(SCOPE)
+      assert.deepStrictEqual(
+        Option.map(token.refreshOn, DateTime.toEpochMillis),
+        Option.some(AccessToken.computeRefreshOnMillis(T0, T0 + 3600_000))
+      )
+    }))
+
   it.effect("interrupting getToken aborts the Azure call through its abortSignal", () =>
     Effect.gen(function*() {
       let signal: CoreAuth.GetTokenOptions["abortSignal"]

@@ -126,6 +126,23 @@ describe("BearerToken middleware", () => {
       assert.strictEqual(http.requests[0]!.headers.authorization, "Bearer token-1")
     }))
 
+  it.effect("with followRedirects outside, every hop is checked: a redirect to http: gets no token", () =>
+    Effect.gen(function*() {
+      const http = mockHttp((request) =>
+        request.url.protocol === "https:" && request.url.pathname === "/start"
+          ? response(302, { location: "http://management.azure.com/next?sig=abc" })
+          : response(200)
+      )
+      const credential = fakeCredential()
+      const client = http.client.pipe(
+        BearerToken.withCredential(credential.service, { scopes: SCOPE }),
+        HttpClient.followRedirects()
+      )
+      const error = failureOf(yield* Effect.exit(client.get("https://management.azure.com/start")))
+      assert.strictEqual(error._tag, "InsecureUrlError")
+      assert.deepStrictEqual(http.requests.map((r) => r.url.protocol), ["https:"])
+    }))
+
   it.effect("a CAE claims challenge gets exactly one retry, with the decoded claims forwarded", () =>
     Effect.gen(function*() {
       const { client, credential, http } = setup((_, i) =>

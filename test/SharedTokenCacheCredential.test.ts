@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { SharedTokenCacheCredential, TokenCredential } from "../src/index.js"
+import { SharedTokenCacheCredential, TokenCache, TokenCredential } from "../src/index.js"
 import * as Msal from "../src/internal/msalCache.js"
 import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
@@ -981,4 +981,40 @@ describe("SharedTokenCacheCredential: any file content", () => {
         }
       })
   )
+})
+
+describe("SharedTokenCacheCredential: review fixes", () => {
+  it.scoped("a cached access token with an expiry beyond any representable date is skipped, not a defect", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        yield* h.write(
+          "msal.cache",
+          cacheJson([{ ...alice, accessTokens: [{ secret: "huge-at", expiresOn: 1e17, cachedAt: T0 - 1000 }] }])
+        )
+        const http = tokenHttp()
+        const token = yield* (yield* build({}, http.layer)).getToken(SCOPE)
+        assert.strictEqual(value(token), "new-at-1")
+        yield* h.write(
+          "msal.cache",
+          cacheJson([{ ...alice, accessTokens: [{ secret: "old-at", expiresOn: T0 + 3600_000, cachedAt: -1e17 }] }])
+        )
+        const again = yield* (yield* build({}, tokenHttp().layer)).getToken(SCOPE)
+        assert.strictEqual(value(again), "new-at-1")
+      })
+    ))
+
+  it.scoped("with a persistent TokenCache and no account filter, a new signed-in account never gets the old one's token", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        yield* h.write("msal.cache", cacheJson([alice]))
+        const first = yield* (yield* build({}, tokenHttp().layer)).getToken(SCOPE)
+        assert.strictEqual(value(first), "new-at-1")
+        // alice signs out, bob signs in; another program starts
+        yield* h.write("msal.cache", cacheJson([bob]))
+        const http = tokenHttp((_, i) => json(200, tokenBody(`bob-at-${i + 1}`, 3600, { scope: SCOPE })))
+        const second = yield* (yield* build({}, http.layer)).getToken(SCOPE)
+        assert.strictEqual(value(second), "bob-at-1")
+        assert.strictEqual(http.requests[0]?.form.refresh_token, "rt-bob-secret")
+      }).pipe(Effect.provideServiceEffect(TokenCache.TokenCache, TokenCache.makeMemory))
+    ))
 })

@@ -2,13 +2,16 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { AccessToken, TokenCache } from "../src/index.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
+import { settle } from "./support/helpers.js"
 
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -111,4 +114,19 @@ describe("cache engine memory bound", () => {
         assert.strictEqual(saved.length, 1)
       }).pipe(Effect.provide(backend))
     }).pipe(Effect.scoped))
+})
+
+describe("cache engine: review fixes", () => {
+  const fresh = Effect.succeed(AccessToken.make({ token: "t", obtainedAtMillis: 0, expiresOnMillis: HOUR }))
+
+  it.effect("a call after the scope closed ends instead of waiting forever", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      const scope = yield* Scope.make()
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test" }).pipe(Scope.extend(scope))
+      yield* Scope.close(scope, Exit.void)
+      const caller = yield* Effect.fork(engine.get("k", fresh, false))
+      yield* settle
+      assert.isNotNull(caller.unsafePoll(), "the caller waits forever")
+    }))
 })

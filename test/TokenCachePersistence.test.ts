@@ -426,3 +426,36 @@ describe("stored entries", () => {
       })
   )
 })
+
+describe("stored entries: review fixes", () => {
+  it.effect("a plaintext entry with times no date can hold is a miss, not a defect", () =>
+    Effect.gen(function*() {
+      yield* setNow
+      const kv = yield* KeyValueStore.KeyValueStore
+      const key = "k"
+      for (const [expiresOn, refreshOn] of [[9e15, null], [T0 + 3600_000, -9e15]] as const) {
+        yield* Effect.orDie(kv.set(
+          store.storeKey("p-", key),
+          JSON.stringify({ v: 1, alg: "none", entry: { key, token: "t", tokenType: "Bearer", expiresOn, refreshOn } })
+        ))
+        const loaded = yield* store.load(kv, { _tag: "plaintext" }, "p-", key)
+        assert.isTrue(Option.isNone(loaded))
+      }
+    }).pipe(Effect.provide(KeyValueStore.layerMemory)))
+})
+
+describe("stored entries: authentication tag", () => {
+  it("an encrypted entry whose GCM tag was truncated is refused (the full 16-byte tag is required)", () => {
+    const aes = Buffer.alloc(32, 7)
+    const key = "ClientSecretCredential|https://login.example|app|tenant|scope|nocae"
+    const stored = store.toStored(
+      key,
+      AccessToken.make({ token: "tag-test-token", obtainedAtMillis: 0, expiresOnMillis: 3_600_000 })
+    )
+    const envelope = JSON.parse(store.encrypt(aes, stored))
+    assert.isTrue(Either.isRight(store.decode(aes, key, JSON.stringify(envelope))))
+    const truncated = { ...envelope, tag: Buffer.from(envelope.tag, "base64").subarray(0, 4).toString("base64") }
+    const decoded = store.decode(aes, key, JSON.stringify(truncated))
+    assert.deepStrictEqual(decoded, Either.left("undecryptable"))
+  })
+})

@@ -10,12 +10,17 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
 export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
+
+/** How long a stopped tool may take to exit before the credential stops waiting for it. @internal */
+export const killGrace: Duration.Duration = Duration.seconds(2)
 
 /** Output beyond this many bytes per stream is dropped (a token answer is a few kilobytes). @internal */
 export const maxOutputBytes = 1024 * 1024
@@ -104,7 +109,7 @@ export const run = (
     Command.env(options.env),
     Command.feed("")
   )
-  return Effect.scoped(
+  const work = Effect.scoped(
     Effect.gen(function*() {
       const process = yield* executor.start(command)
       const [stdout, stderr, exitCode] = yield* Effect.all(
@@ -121,8 +126,29 @@ export const run = (
         _tag: "SpawnFailed",
         description: defect instanceof Error ? `${defect.name}: ${defect.message}`.slice(0, 200) : "unknown error"
       })
-    ),
-    Effect.timeoutFail({ duration: options.timeout, onTimeout: (): RunFailure => ({ _tag: "Timeout" }) })
+    )
+  )
+  // Stopping the process waits for it to exit, which a process that ignores SIGTERM never does: the run happens in
+  // its own fiber, and after a timeout the caller waits at most `killGrace` for it to stop.
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkDaemon(restore(work)), (fiber) =>
+      restore(
+        Effect.timeoutFail(Fiber.join(fiber), {
+          duration: options.timeout,
+          onTimeout: (): RunFailure => ({ _tag: "Timeout" })
+        })
+      ).pipe(
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.void
+            : Effect.zipRight(
+              Fiber.interruptFork(fiber),
+              Exit.isInterrupted(exit)
+                ? Effect.void
+                : Effect.interruptible(Effect.ignore(Effect.timeout(Fiber.await(fiber), killGrace)))
+            )
+        )
+      ))
   )
 }
 

@@ -14,7 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
-import { describeParseError } from "./aad.js"
+import { describeParseError, maxEpochMillis } from "./aad.js"
 import { parseJson } from "./http.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
@@ -305,6 +305,8 @@ export const findAccessToken = (
     const cachedAtMillis = at.cached_at !== undefined ? at.cached_at * 1000 : options.nowMillis
     // a cached_at in the future means the clock was turned back: don't trust the entry
     if (cachedAtMillis > options.nowMillis + 5 * 60_000) continue
+    // times no date can hold (a corrupt or hostile file) make no token
+    if (Math.abs(expiresOnMillis) > maxEpochMillis || Math.abs(cachedAtMillis) > maxEpochMillis) continue
     const token = AccessToken.make({
       token: at.secret,
       obtainedAtMillis: cachedAtMillis,

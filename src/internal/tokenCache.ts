@@ -145,7 +145,9 @@ export const make = (options: {
       fetch: Effect.Effect<AccessToken, E>,
       background: boolean
     ) =>
-      fetch.pipe(
+      // `interruptible`: `start` forks this from an uninterruptible region, whose flags a child would inherit; the
+      // request itself must stay interruptible (timeouts, closing the layer).
+      Effect.interruptible(fetch).pipe(
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             if (entry.inflight === deferred) entry.inflight = undefined
@@ -165,8 +167,33 @@ export const make = (options: {
           })
         ),
         Effect.forkIn(scope),
-        Effect.asVoid
+        // a fiber stopped before it started (the scope is closed) runs no `onExit`: its waiters still get its end
+        Effect.flatMap((fiber) =>
+          Effect.sync(() =>
+            fiber.addObserver((exit) => {
+              if (entry.inflight === deferred) entry.inflight = undefined
+              Deferred.unsafeDone(deferred, exit)
+            })
+          )
+        )
       )
+
+    /**
+     * Registers the entry's request and forks it, as one uninterruptible step: an interruption can never leave an
+     * entry waiting on a request that was registered but never started. Re-checks the entry, so callers that raced
+     * to start join the request that won.
+     */
+    const start = <E>(
+      entry: Entry,
+      fetch: Effect.Effect<AccessToken, E>,
+      background: boolean
+    ): Effect.Effect<Deferred.Deferred<AccessToken, E>> =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        if (entry.inflight !== undefined) return Effect.succeed(entry.inflight as Deferred.Deferred<AccessToken, E>)
+        const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
+        entry.inflight = deferred
+        return Effect.as(run(entry, deferred, fetch, background), deferred)
+      }))
 
     const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
       Effect.clockWith((clock): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
@@ -188,9 +215,7 @@ export const make = (options: {
           if (decision === "fresh") return Effect.succeed(e.token)
           if (decision === "refresh") {
             if (e.inflight === undefined && now >= e.nextBackgroundAttempt) {
-              const deferred = Deferred.unsafeMake<AccessToken, E | CredentialUnavailableError>(FiberId.none)
-              e.inflight = deferred
-              return Effect.as(run(e, deferred, withPersistence(key, fetch, "fresh"), true), e.token)
+              return Effect.as(start(e, withPersistence(key, fetch, "fresh"), true), e.token)
             }
             return Effect.succeed(e.token)
           }
@@ -198,12 +223,7 @@ export const make = (options: {
         if (e.inflight !== undefined) {
           return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E | CredentialUnavailableError>)
         }
-        const deferred = Deferred.unsafeMake<AccessToken, E | CredentialUnavailableError>(FiberId.none)
-        e.inflight = deferred
-        return Effect.zipRight(
-          run(e, deferred, withPersistence(key, fetch, "usable"), false),
-          Deferred.await(deferred)
-        )
+        return Effect.flatMap(start(e, withPersistence(key, fetch, "usable"), false), Deferred.await)
       })
 
     return { get, size: () => entries.size }

@@ -9,13 +9,16 @@ import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import type { AccessToken } from "../AccessToken.js"
 
+/** Epoch milliseconds a `Date` can hold. */
+const EpochMillis = Schema.Number.pipe(Schema.int(), Schema.between(-8_640_000_000_000_000, 8_640_000_000_000_000))
+
 /** A token as JSON: epoch milliseconds, so it survives any JSON round trip. @internal */
 export const StoredToken = Schema.Struct({
   key: Schema.String,
   token: Schema.String.pipe(Schema.minLength(1)),
   tokenType: Schema.String,
-  expiresOn: Schema.Number.pipe(Schema.int()),
-  refreshOn: Schema.NullOr(Schema.Number.pipe(Schema.int()))
+  expiresOn: EpochMillis,
+  refreshOn: Schema.NullOr(EpochMillis)
 })
 
 /** @internal */
@@ -117,7 +120,7 @@ export const decode = (
   if (key === undefined) return Either.left("encrypted-without-key")
   let plain: string
   try {
-    const decipher = crypto.createDecipheriv("aes-256-gcm", key, Buffer.from(e.iv, "base64"))
+    const decipher = crypto.createDecipheriv("aes-256-gcm", key, Buffer.from(e.iv, "base64"), { authTagLength: 16 })
     decipher.setAAD(Buffer.from(cacheKey, "utf8"))
     decipher.setAuthTag(Buffer.from(e.tag, "base64"))
     plain = Buffer.concat([decipher.update(Buffer.from(e.data, "base64")), decipher.final()]).toString("utf8")

@@ -879,3 +879,69 @@ describe("IdentityEmulator: lifecycle", () => {
       }).pipe(Effect.scoped)
     }).pipe(withEnv({})))
 })
+
+describe("IdentityEmulator: input it cannot use", () => {
+  it.live("a redirect URI that is not a URL is AADSTS90102, not a 500", () =>
+    withEmulator((emulator) =>
+      Effect.gen(function*() {
+        for (const redirectUri of ["http://[::1", "https://"]) {
+          const answer = yield* send(
+            `${emulator.endpoints.authorize}?${new URLSearchParams({
+              client_id: emulator.clientId,
+              redirect_uri: redirectUri
+            })}`
+          )
+          assertEntraError(answer, 400, "invalid_request", 90102)
+        }
+      })
+    ))
+
+  it.live("a wrong method on the token endpoint is Entra-shaped; an unknown route a JSON 404", () =>
+    withEmulator((emulator) =>
+      Effect.gen(function*() {
+        assertEntraError(yield* send(emulator.endpoints.token), 400, "invalid_request", 900561)
+        assertEntraError(yield* send(emulator.endpoints.deviceCode), 400, "invalid_request", 900561)
+        assertEntraError(
+          yield* send(emulator.endpoints.token, { method: "PUT", body: "x" }),
+          400,
+          "invalid_request",
+          900561
+        )
+        const unknown = yield* send(`${emulator.url}/nothing/here`)
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(unknown.json?.error, "not_found", unknown.text)
+        const badPath = yield* postForm(`${emulator.url}/%E0%A4%A/oauth2/v2.0/token`, { grant_type: "x" })
+        assert.isTrue(badPath.status >= 400 && badPath.status < 500, `${badPath.status}`)
+        assert.isString(badPath.json?.error, badPath.text)
+        // still answers normally afterwards
+        assert.strictEqual((yield* send(emulator.endpoints.openidConfiguration)).status, 200)
+      })
+    ))
+
+  it.live("a TLS certificate or key it cannot use is an EmulatorError, not a defect; the key stays out of it", () =>
+    Effect.gen(function*() {
+      const key = "-----BEGIN PRIVATE KEY-----\nsecret-key-material-0123\n-----END PRIVATE KEY-----\n"
+      const exit = yield* Effect.exit(
+        IdentityEmulator.make({ tls: { cert: "not a certificate", key: Redacted.make(key) } }).pipe(Effect.scoped)
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isSuccess(exit)) return
+      assert.strictEqual(exit.cause._tag, "Fail", String(exit.cause))
+      if (exit.cause._tag !== "Fail") return
+      const error = exit.cause.error
+      assert.strictEqual(error._tag, "EmulatorError")
+      assert.include(error.message, "TLS")
+      assert.notInclude(`${error.message} ${String(error)} ${JSON.stringify(error)}`, "secret-key-material-0123")
+    }).pipe(withEnv({})))
+
+  it.live("a port that is not one is an EmulatorError, not a defect", () =>
+    Effect.gen(function*() {
+      for (const port of [70000, -1, 1.5]) {
+        const exit = yield* Effect.exit(IdentityEmulator.make({ port }).pipe(Effect.scoped))
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isSuccess(exit)) return
+        assert.strictEqual(exit.cause._tag, "Fail", String(exit.cause))
+        assert.include(String(exit), "port")
+      }
+    }).pipe(withEnv({})))
+})

@@ -18,6 +18,7 @@ import * as IdentityEmulator from "../../src/IdentityEmulator.js"
 import { decodeClaims, run } from "../../src/internal/cli/main.js"
 import * as IdentityNode from "../../src/node.js"
 import { guardedNodeArgs, withEnv } from "../support/helpers.js"
+import { listen } from "../support/loopbackServer.js"
 import { mockExecutor, notFound } from "../support/mockCommand.js"
 import { makeSelfSigned } from "../support/tls.js"
 
@@ -202,6 +203,58 @@ describe("CLI in-process", () => {
       yield* Deferred.await(ready)
       assert.match(out.join("\n"), /export AZURE_AUTHORITY_HOST='https:\/\/127\.0\.0\.1:\d+'/)
       yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.scoped, withEnv({})))
+
+  it.live("token prints a claim whose time is beyond any date as a number, and exits 0", () =>
+    Effect.gen(function*() {
+      const payload = Buffer.from(JSON.stringify({ aud: "https://vault.azure.net", auth_time: 1e20, iat: -1e300 }))
+        .toString("base64url")
+      const server = yield* listen((_request, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({ token_type: "Bearer", expires_in: 3600, access_token: `e30.${payload}.sig` }))
+      })
+      const code = yield* cli("token", "-c", "client-secret").pipe(withEnv({
+        AZURE_AUTHORITY_HOST: server.url,
+        AZURE_TENANT_ID: "e0e0e0e0-0000-4000-8000-000000000001",
+        AZURE_CLIENT_ID: "e0e0e0e0-0000-4000-8000-00000000a001",
+        AZURE_CLIENT_SECRET: "loopback-secret"
+      }))
+      assert.strictEqual(code, 0, err.join("\n"))
+      const text = out.join("\n")
+      assert.include(text, "auth_time: 100000000000000000000")
+      assert.include(text, "iat: -1e+300")
+      assert.notInclude(err.join("\n"), "unexpected error")
+    }).pipe(Effect.scoped, withEnv({})))
+
+  it.live("emulator with a TLS file it cannot use, only one of the two, or a bad port exits 1 with a message, no stack", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "cli-tls-bad-"))),
+        (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+      )
+      const cert = path.join(dir, "cert.pem")
+      const key = path.join(dir, "key.pem")
+      fs.writeFileSync(cert, "not a certificate")
+      fs.writeFileSync(key, "-----BEGIN PRIVATE KEY-----\nkey-material-0123\n-----END PRIVATE KEY-----\n")
+      const code = yield* cli("emulator", "--tls-cert", cert, "--tls-key", key)
+      assert.strictEqual(code, 1)
+      const stderr = err.join("\n")
+      assert.include(stderr, "error: IdentityEmulator: the TLS certificate and key cannot be used")
+      assert.notInclude(stderr, "unexpected error")
+      assert.notMatch(stderr, /\n\s+at /)
+      assert.notInclude(stderr, "key-material-0123")
+      assert.lengthOf(out, 0)
+      err = []
+      const half = yield* cli("emulator", "--tls-cert", cert)
+      assert.strictEqual(half, 1)
+      assert.include(err.join("\n"), "--tls-cert and --tls-key")
+      assert.lengthOf(out, 0)
+      err = []
+      const badPort = yield* cli("emulator", "--port", "70000")
+      assert.strictEqual(badPort, 1)
+      assert.include(err.join("\n"), "error: IdentityEmulator:")
+      assert.notInclude(err.join("\n"), "unexpected error")
+      assert.lengthOf(out, 0)
     }).pipe(Effect.scoped, withEnv({})))
 
   it("decodeClaims reads JWT payloads and refuses anything else", () => {

@@ -48,12 +48,14 @@ export const decodeClaims = (token: string): Record<string, unknown> | undefined
 
 const timeClaims = new Set(["iat", "nbf", "exp", "auth_time"])
 
-const formatClaim = (key: string, value: unknown): string =>
-  timeClaims.has(key) && typeof value === "number"
-    ? `${value} (${new Date(value * 1000).toISOString()})`
-    : typeof value === "string"
-    ? value
-    : JSON.stringify(value)
+const formatClaim = (key: string, value: unknown): string => {
+  if (timeClaims.has(key) && typeof value === "number") {
+    // a time beyond any date (the token is someone else's input) is shown as the number alone
+    const date = new Date(value * 1000)
+    return Number.isNaN(date.getTime()) ? String(value) : `${value} (${date.toISOString()})`
+  }
+  return typeof value === "string" ? value : JSON.stringify(value)
+}
 
 const inMinutes = (now: number, at: DateTime.Utc) => {
   const minutes = Math.round((at.epochMillis - now) / 60_000)
@@ -263,6 +265,11 @@ export const emulatorCommand = Command.make(
           try: () => fs.readFileSync(file, "utf8"),
           catch: () => new Reported({ exitCode: 1 })
         }).pipe(Effect.tapError(() => Console.error(`error: cannot read ${file}`)))
+      if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey)) {
+        // serving http when https was asked for would be a silent downgrade
+        yield* Console.error("error: give both --tls-cert and --tls-key to serve https, or neither")
+        return yield* new Reported({ exitCode: 1 })
+      }
       const tls = Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
         ? { cert: yield* read(args.tlsCert.value), key: yield* read(args.tlsKey.value) }
         : undefined

@@ -734,6 +734,11 @@ export const authorize = (state: State, incoming: Incoming): Effect.Effect<Reply
     const app = yield* findAppOrFail(state, clientId, tenantId)
     const redirectUri = q("redirect_uri")
     if (redirectUri === undefined) return yield* Effect.fail(missing("redirect_uri"))
+    if (!URL.canParse(redirectUri)) {
+      return yield* Effect.fail(
+        entraError(400, "invalid_request", 90102, "'redirect_uri' value must be a valid absolute URI.")
+      )
+    }
     const registered = app.redirectUris.length === 0 || app.redirectUris.includes(redirectUri) ||
       (app.publicClient && isLoopbackRedirect(redirectUri))
     if (!registered || !/^https?:\/\//.test(redirectUri)) {

@@ -170,6 +170,20 @@ const handle = (
     )
   )
 
+/** Entra's token and device-code endpoints take POST only; other methods get Entra's AADSTS900561. */
+const postOnly =
+  (handler: (state: State, incoming: Incoming) => Effect.Effect<Reply>) =>
+  (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+    incoming.method === "POST" ? handler(state, incoming) : entraReply(
+      incoming,
+      entraError(
+        400,
+        "invalid_request",
+        900561,
+        `The endpoint only accepts POST, OPTIONS requests. Received a ${incoming.method.slice(0, 16)} request.`
+      )
+    )
+
 /** The emulator's router. @internal */
 export const router = (state: State, scheme: "http" | "https") => {
   const h = (
@@ -179,8 +193,8 @@ export const router = (state: State, scheme: "http" | "https") => {
   const msiLegacy = (s: State, i: Incoming) =>
     i.method === "POST" ? ManagedIdentity.cloudShell(s, i) : ManagedIdentity.appService2017(s, i)
   return HttpRouter.empty.pipe(
-    HttpRouter.post("/:tenant/oauth2/v2.0/token", h("token", Entra.token)),
-    HttpRouter.post("/:tenant/oauth2/v2.0/devicecode", h("devicecode", Entra.deviceAuthorization)),
+    HttpRouter.all("/:tenant/oauth2/v2.0/token", h("token", postOnly(Entra.token))),
+    HttpRouter.all("/:tenant/oauth2/v2.0/devicecode", h("devicecode", postOnly(Entra.deviceAuthorization))),
     HttpRouter.get("/:tenant/oauth2/v2.0/authorize", h("authorize", Entra.authorize)),
     HttpRouter.get("/:tenant/v2.0/.well-known/openid-configuration", h("openid", Entra.openidConfiguration)),
     HttpRouter.get("/:tenant/discovery/v2.0/keys", h("keys", (s) => Entra.keys(s))),
@@ -190,13 +204,23 @@ export const router = (state: State, scheme: "http" | "https") => {
     HttpRouter.all(paths.appService2019, h("appService2019", ManagedIdentity.appService2019)),
     HttpRouter.get(paths.msiLegacy, h("appService2017", msiLegacy)),
     HttpRouter.post(paths.msiLegacy, h("cloudShell", msiLegacy)),
-    HttpRouter.all(`${paths.arcBase}${paths.imds}`, h("arc", ManagedIdentity.arc)),
-    HttpRouter.catchAll(() =>
+    HttpRouter.all(`${paths.arcBase}${paths.imds}`, h("arc", ManagedIdentity.arc))
+  )
+}
+
+/**
+ * The emulator's HTTP app: the router, and a JSON 404 for a request no route matches (the router alone would answer
+ * an empty 404).
+ *
+ * @internal
+ */
+export const app = (state: State, scheme: "http" | "https") =>
+  Effect.map(
+    HttpRouter.toHttpApp(router(state, scheme)),
+    Effect.catchTag("RouteNotFound", () =>
       Effect.succeed(
         HttpServerResponse.unsafeJson({ error: "not_found", error_description: "The emulator has no such route." }, {
           status: 404
         })
-      )
-    )
+      ))
   )
-}
