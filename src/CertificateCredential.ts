@@ -174,12 +174,4 @@ export const layerConfig = (
     sendCertificateChain: flag("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")
   }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient | FileSystem.FileSystem> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: make
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), make)

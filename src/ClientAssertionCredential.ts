@@ -132,12 +132,4 @@ export const layerConfig = <E>(
     clientId: Config.string("AZURE_CLIENT_ID")
   }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: (options) => make({ ...options, getAssertion })
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), (options) => make({ ...options, getAssertion }))

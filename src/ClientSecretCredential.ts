@@ -100,12 +100,4 @@ export const layerConfig = (
     clientSecret: Config.redacted("AZURE_CLIENT_SECRET")
   }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: make
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), make)

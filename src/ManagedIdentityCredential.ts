@@ -285,12 +285,4 @@ const optionalString = (key: string): Config.Config<string | undefined> =>
 export const layerConfig = (
   config: Config.Config.Wrap<Options> = { clientId: optionalString("AZURE_CLIENT_ID") }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient | FileSystem.FileSystem> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: make
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), make)

@@ -124,12 +124,4 @@ export const layerConfig = (
     password: Config.redacted("AZURE_PASSWORD")
   }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: make
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), make)

@@ -171,12 +171,4 @@ export const layerConfig = (
     tokenFilePath: optionalString("AZURE_FEDERATED_TOKEN_FILE")
   }
 ): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient | FileSystem.FileSystem> =>
-  Layer.scoped(
-    TokenCredential.TokenCredential,
-    Config.unwrap(config).pipe(
-      Effect.matchEffect({
-        onFailure: (error) => Effect.succeed(Confidential.unavailable(name, Confidential.describeConfigError(error))),
-        onSuccess: (options) => makeWith(options, false)
-      })
-    )
-  )
+  Confidential.layerFromConfig(name, Config.unwrap(config), (options) => makeWith(options, false))

@@ -1,7 +1,9 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
@@ -198,3 +200,22 @@ export const describeConfigError = (error: ConfigError.ConfigError): string => {
   if (invalid.size > 0) parts.push(`invalid configuration: ${[...invalid].join(", ")}`)
   return parts.length === 0 ? "the configuration could not be read" : `${parts.join("; ")}: set them and try again`
 }
+
+/**
+ * A credential layer whose options come from `Config`: a configuration error becomes a credential that is
+ * unavailable and names the variables, so the layer itself never fails (and can sit in a chain).
+ *
+ * @internal
+ */
+export const layerFromConfig = <A, R>(
+  credential: string,
+  config: Config.Config<A>,
+  make: (options: A) => Effect.Effect<TokenCredential.Service, never, R>
+): Layer.Layer<TokenCredential.TokenCredential, never, Exclude<R, Scope.Scope>> =>
+  Layer.scoped(
+    TokenCredential.TokenCredential,
+    Effect.matchEffect(config, {
+      onFailure: (error) => Effect.succeed(unavailable(credential, describeConfigError(error))),
+      onSuccess: make
+    })
+  )
