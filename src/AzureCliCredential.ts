@@ -38,7 +38,7 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Clock from "effect/Clock"
 import type * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
@@ -186,26 +186,17 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
-    const platform = Tool.currentPlatform()
-    const executable = options.executable ?? (platform.windows ? "az.cmd" : "az")
-    const timeout = Duration.decode(options.processTimeout ?? Tool.defaultProcessTimeout)
-    const additionallyAllowedTenants = options.additionallyAllowedTenants ??
-      (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
+    const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
+      .setup(options, { windows: "az.cmd", posix: "az" })
     const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
-
-    const configuredTenant = options.tenantId?.trim() === "" ? undefined : options.tenantId?.trim()
-    const configError = configuredTenant !== undefined
-      ? AuthorityHost.validateTenantId(configuredTenant)
-      : Either.right("")
-    const problem = Either.isLeft(configError)
-      ? configError
-      : options.subscription !== undefined
-      ? Tool.validateSubscription(options.subscription)
-      : configError
-    if (Either.isLeft(problem)) {
-      const reason = problem.left
-      return TokenCredential.make(name, () => Effect.fail(unavailable(reason)))
-    }
+    const reason = Option.orElse(
+      problem,
+      () =>
+        options.subscription === undefined
+          ? Option.none()
+          : Either.getLeft(Tool.validateSubscription(options.subscription))
+    )
+    if (Option.isSome(reason)) return TokenCredential.make(name, () => Effect.fail(unavailable(reason.value)))
 
     const cache = yield* TokenCacheEngine.make({
       partition: `${name}|${options.subscription ?? ""}`,
@@ -226,15 +217,13 @@ export const make = (
           timeout
         }).pipe(
           Effect.mapError((failure) =>
-            unavailable(
-              failure._tag === "NotFound"
-                ? `the Azure CLI (${executable}) was not found on PATH: ${installHint}`
-                : failure._tag === "Timeout"
-                ? `the Azure CLI did not answer within ${Tool.describeDuration(timeout)} and was stopped. ` +
-                  `Check that \`az account get-access-token --resource ${resource}\` works, or raise the ` +
-                  `processTimeout option`
-                : `the Azure CLI could not be started: ${failure.description}`
-            )
+            unavailable(Tool.describeRunFailure(failure, {
+              label: "Azure CLI",
+              executable,
+              installHint,
+              timeout,
+              tryCommand: `az account get-access-token --resource ${resource}`
+            }))
           )
         )
         const nowMillis = yield* Clock.currentTimeMillis

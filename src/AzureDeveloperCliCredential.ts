@@ -29,7 +29,7 @@
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
@@ -38,7 +38,6 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
-import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Tool from "./internal/developerTool.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
@@ -149,18 +148,10 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
   Effect.gen(function*() {
     const executor = yield* CommandExecutor.CommandExecutor
-    const platform = Tool.currentPlatform()
-    const executable = options.executable ?? (platform.windows ? "azd.exe" : "azd")
-    const timeout = Duration.decode(options.processTimeout ?? Tool.defaultProcessTimeout)
-    const additionallyAllowedTenants = options.additionallyAllowedTenants ??
-      (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
+    const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
+      .setup(options, { windows: "azd.exe", posix: "azd" })
     const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
-
-    const configuredTenant = options.tenantId?.trim() === "" ? undefined : options.tenantId?.trim()
-    if (configuredTenant !== undefined) {
-      const valid = AuthorityHost.validateTenantId(configuredTenant)
-      if (Either.isLeft(valid)) return TokenCredential.make(name, () => Effect.fail(unavailable(valid.left)))
-    }
+    if (Option.isSome(problem)) return TokenCredential.make(name, () => Effect.fail(unavailable(problem.value)))
 
     const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
 
@@ -178,14 +169,13 @@ export const make = (
           timeout
         }).pipe(
           Effect.mapError((failure) =>
-            unavailable(
-              failure._tag === "NotFound"
-                ? `the Azure Developer CLI (${executable}) was not found on PATH: ${installHint}`
-                : failure._tag === "Timeout"
-                ? `the Azure Developer CLI did not answer within ${Tool.describeDuration(timeout)} and was ` +
-                  "stopped. Check that `azd auth token --output json` works, or raise the processTimeout option"
-                : `the Azure Developer CLI could not be started: ${failure.description}`
-            )
+            unavailable(Tool.describeRunFailure(failure, {
+              label: "Azure Developer CLI",
+              executable,
+              installHint,
+              timeout,
+              tryCommand: "azd auth token --output json"
+            }))
           )
         )
         const nowMillis = yield* Clock.currentTimeMillis

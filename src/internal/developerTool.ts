@@ -271,3 +271,70 @@ export const localZone: Effect.Effect<DateTime.TimeZone> = Effect.map(
 
 /** A human duration for messages: `10 seconds`, `300 millis`. @internal */
 export const describeDuration = (duration: Duration.Duration): string => Duration.format(duration)
+
+/** The options both developer-tool credentials share. @internal */
+export interface ToolOptions {
+  readonly tenantId?: string | undefined
+  readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
+  readonly processTimeout?: Duration.DurationInput | undefined
+  readonly environment?: Readonly<Record<string, string>> | undefined
+  readonly executable?: string | undefined
+}
+
+/** What a developer-tool credential resolves once, when its layer is built. @internal */
+export interface ToolSetup {
+  readonly platform: Platform
+  readonly executable: string
+  readonly timeout: Duration.Duration
+  readonly additionallyAllowedTenants: ReadonlyArray<string>
+  /** The configured tenant, trimmed; `undefined` when none (or only blanks) was given. */
+  readonly configuredTenant: string | undefined
+  /** Why the configuration cannot work, if it cannot. */
+  readonly problem: Option.Option<string>
+}
+
+/** @internal */
+export const setup = (
+  options: ToolOptions,
+  executables: { readonly windows: string; readonly posix: string }
+): Effect.Effect<ToolSetup> =>
+  Effect.gen(function*() {
+    const platform = currentPlatform()
+    const trimmed = options.tenantId?.trim()
+    const configuredTenant = trimmed === "" ? undefined : trimmed
+    const validTenant = configuredTenant === undefined
+      ? Either.right("")
+      : AuthorityHost.validateTenantId(configuredTenant)
+    return {
+      platform,
+      executable: options.executable ?? (platform.windows ? executables.windows : executables.posix),
+      timeout: Duration.decode(options.processTimeout ?? defaultProcessTimeout),
+      additionallyAllowedTenants: options.additionallyAllowedTenants ??
+        (yield* AuthorityHost.additionallyAllowedTenantsFromConfig),
+      configuredTenant,
+      problem: Either.isLeft(validTenant) ? Option.some(validTenant.left) : Option.none()
+    }
+  })
+
+/**
+ * Why a tool could not be run, as the reason its credential is unavailable: not installed (with how to install it),
+ * timed out (with the command to try by hand), or not startable.
+ *
+ * @internal
+ */
+export const describeRunFailure = (
+  failure: RunFailure,
+  tool: {
+    readonly label: string
+    readonly executable: string
+    readonly installHint: string
+    readonly timeout: Duration.Duration
+    readonly tryCommand: string
+  }
+): string =>
+  failure._tag === "NotFound"
+    ? `the ${tool.label} (${tool.executable}) was not found on PATH: ${tool.installHint}`
+    : failure._tag === "Timeout"
+    ? `the ${tool.label} did not answer within ${describeDuration(tool.timeout)} and was stopped. ` +
+      `Check that \`${tool.tryCommand}\` works, or raise the processTimeout option`
+    : `the ${tool.label} could not be started: ${failure.description}`
