@@ -4,6 +4,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as http from "node:http"
+import * as https from "node:https"
 import type * as net from "node:net"
 
 export interface ServerRequest {
@@ -22,19 +23,24 @@ export interface LoopbackServer {
   readonly requests: Array<ServerRequest>
 }
 
-export const listen = (handler: Handler): Effect.Effect<LoopbackServer, never, Scope.Scope> =>
+/** Starts the server; with `tls` (a certificate and key, e.g. from `tls.ts`) it serves https. */
+export const listen = (
+  handler: Handler,
+  tls?: { readonly certPem: string; readonly keyPem: string }
+): Effect.Effect<LoopbackServer, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<{ server: http.Server; info: LoopbackServer }>((resume) => {
+    Effect.async<{ server: http.Server; info: LoopbackServer; sockets: Set<net.Socket> }>((resume) => {
+      const scheme = tls === undefined ? "http" : "https"
       const requests: Array<ServerRequest> = []
       const sockets = new Set<net.Socket>()
-      const server = http.createServer((req, res) => {
+      const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
           const body = Buffer.concat(chunks).toString("utf8")
           const request: ServerRequest = {
             method: req.method ?? "GET",
-            url: new URL(req.url ?? "/", "http://127.0.0.1"),
+            url: new URL(req.url ?? "/", `${scheme}://127.0.0.1`),
             headers: req.headers,
             body,
             form: (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
@@ -44,20 +50,22 @@ export const listen = (handler: Handler): Effect.Effect<LoopbackServer, never, S
           requests.push(request)
           handler(request, res)
         })
-      })
+      }
+      const server = tls === undefined
+        ? http.createServer(onRequest)
+        : https.createServer({ cert: tls.certPem, key: tls.keyPem }, onRequest)
       server.on("connection", (s) => {
         sockets.add(s)
         s.on("close", () => sockets.delete(s))
       })
-      ;(server as any).__sockets = sockets
       server.listen(0, "127.0.0.1", () => {
         const port = (server.address() as net.AddressInfo).port
-        resume(Effect.succeed({ server, info: { url: `http://127.0.0.1:${port}`, port, requests } }))
+        resume(Effect.succeed({ server, sockets, info: { url: `${scheme}://127.0.0.1:${port}`, port, requests } }))
       })
     }),
-    ({ server }) =>
+    ({ server, sockets }) =>
       Effect.async<void>((resume) => {
-        for (const s of (server as any).__sockets as Set<net.Socket>) s.destroy()
+        for (const s of sockets) s.destroy()
         server.close(() => resume(Effect.void))
       })
   ).pipe(Effect.map(({ info }) => info))

@@ -7,8 +7,10 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import { createHash } from "node:crypto"
 import { randomUuid } from "../http.js"
@@ -99,11 +101,14 @@ const describeProblem = (problem: JwtProblem, nowMillis: number, token: string):
   switch (problem._tag) {
     case "OutsideWindow": {
       const claims = peekClaims(token)
-      const at = (s: unknown) => (typeof s === "number" ? new Date(s * 1000).toISOString() : "(none)")
+      const at = (s: unknown) =>
+        typeof s === "number"
+          ? Option.match(DateTime.make(s * 1000), { onNone: () => String(s), onSome: DateTime.formatIso })
+          : "(none)"
       return invalidAssertion(
         700024,
         `Client assertion is not within its valid time range. Current time: ${
-          new Date(nowMillis).toISOString()
+          DateTime.formatIso(DateTime.unsafeMake(nowMillis))
         }, assertion valid from ${at(claims?.nbf)}, expiry time of assertion ${at(claims?.exp)}. Review the ` +
           `documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .`
       )

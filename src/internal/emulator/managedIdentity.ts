@@ -83,11 +83,21 @@ export const imds = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
 
 const appServiceError = (status: number, message: string): Reply => jsonReply(status, { statusCode: status, message })
 
-/** `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`. @internal */
-export const appService2019 = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+/**
+ * The App Service token routes: the secret header checked, then a token for the resource and identity asked for,
+ * shaped by `body`.
+ */
+const appServiceToken = (
+  state: State,
+  incoming: Incoming,
+  header: { readonly name: string; readonly label: string; readonly expected: string },
+  body: (issued: { accessToken: string; expiresOnSeconds: number }, identity: { clientId: string }) => object
+): Effect.Effect<Reply> =>
   Effect.suspend(() => {
-    if (incoming.headers["x-identity-header"] !== state.settings.identityHeader) {
-      return Effect.succeed(appServiceError(401, "Unauthorized: the X-IDENTITY-HEADER header is missing or wrong."))
+    if (incoming.headers[header.name] !== header.expected) {
+      return Effect.succeed(
+        appServiceError(401, `Unauthorized: the ${header.label} header is missing or wrong.`)
+      )
     }
     const resource = incoming.query.get("resource")
     if (resource === null || resource === "") {
@@ -99,42 +109,34 @@ export const appService2019 = (state: State, incoming: Incoming): Effect.Effect<
     }
     return Effect.map(
       issueManagedIdentityToken(state, { baseUrl: incoming.baseUrl, identity, resource }),
-      (issued) =>
-        jsonReply(200, {
-          access_token: issued.accessToken,
-          expires_on: String(issued.expiresOnSeconds),
-          resource,
-          token_type: "Bearer",
-          client_id: identity.clientId
-        })
+      (issued) => jsonReply(200, { ...body(issued, identity), resource, token_type: "Bearer" })
     )
   })
 
+/** `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`. @internal */
+export const appService2019 = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+  appServiceToken(
+    state,
+    incoming,
+    { name: "x-identity-header", label: "X-IDENTITY-HEADER", expected: state.settings.identityHeader },
+    (issued, identity) => ({
+      access_token: issued.accessToken,
+      expires_on: String(issued.expiresOnSeconds),
+      client_id: identity.clientId
+    })
+  )
+
 /** `GET {MSI_ENDPOINT}?api-version=2017-09-01&resource=…` with `secret`; `expires_on` is a date string. @internal */
 export const appService2017 = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
-  Effect.suspend(() => {
-    if (incoming.headers["secret"] !== state.settings.msiSecret) {
-      return Effect.succeed(appServiceError(401, "Unauthorized: the secret header is missing or wrong."))
-    }
-    const resource = incoming.query.get("resource")
-    if (resource === null || resource === "") {
-      return Effect.succeed(appServiceError(400, "The 'resource' query parameter is required."))
-    }
-    const identity = selectIdentity(state, incoming.query)
-    if (identity === undefined) {
-      return Effect.succeed(appServiceError(400, "No managed identity matches the identifier in the request."))
-    }
-    return Effect.map(
-      issueManagedIdentityToken(state, { baseUrl: incoming.baseUrl, identity, resource }),
-      (issued) =>
-        jsonReply(200, {
-          access_token: issued.accessToken,
-          expires_on: appService2017Date(issued.expiresOnSeconds * 1000),
-          resource,
-          token_type: "Bearer"
-        })
-    )
-  })
+  appServiceToken(
+    state,
+    incoming,
+    { name: "secret", label: "secret", expected: state.settings.msiSecret },
+    (issued) => ({
+      access_token: issued.accessToken,
+      expires_on: appService2017Date(issued.expiresOnSeconds * 1000)
+    })
+  )
 
 /** `POST {MSI_ENDPOINT}` with `Metadata: true` and form `resource=…`: a token for the signed-in portal user. @internal */
 export const cloudShell = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
