@@ -5,10 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
+import { setNow, T0 } from "../../../test/support/helpers.js"
 import * as IdentityEmulator from "../src/IdentityEmulator.js"
 import { appService2017Date, entraTimestamp } from "../src/internal/emulator/responses.js"
 import { audienceOf, graphAppId, resourceScopes } from "../src/internal/emulator/tokens.js"
-import { setNow, T0 } from "./support/helpers.js"
 
 describe("IdentityEmulator helpers", () => {
   it("audienceOf turns a scope into the token's audience", () => {

@@ -6,10 +6,10 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as IdentityNode from "effect-azure-identity/node"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { run } from "./internal/cli/main.js"
-import * as IdentityNode from "./node.js"
 
 run(process.argv).pipe(
   Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),

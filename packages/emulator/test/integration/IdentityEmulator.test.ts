@@ -4,17 +4,6 @@
  * Entra-shaped error body, never a crash.
  */
 import { assert, describe, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as fc from "effect/FastCheck"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as jose from "jose"
-import { createHash, createPrivateKey, randomUUID, X509Certificate } from "node:crypto"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import * as IdentityEmulator from "../../src/IdentityEmulator.js"
-import type { IdentityError } from "../../src/IdentityError.js"
 import {
   AuthorizationCodeCredential,
   CertificateCredential,
@@ -25,10 +14,21 @@ import {
   TokenCredential,
   UsernamePasswordCredential,
   WorkloadIdentityCredential
-} from "../../src/index.js"
-import * as IdentityNode from "../../src/node.js"
-import { withEnv } from "../support/helpers.js"
-import { makeSelfSigned } from "../support/tls.js"
+} from "effect-azure-identity"
+import type { IdentityError } from "effect-azure-identity/IdentityError"
+import * as IdentityNode from "effect-azure-identity/node"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as jose from "jose"
+import { createHash, createPrivateKey, randomUUID, X509Certificate } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { withEnv } from "../../../../test/support/helpers.js"
+import { makeSelfSigned } from "../../../../test/support/tls.js"
+import * as IdentityEmulator from "../../src/IdentityEmulator.js"
 
 const SCOPE = "https://vault.azure.net/.default"
 const SECRET = "emulator-test-secret-value"

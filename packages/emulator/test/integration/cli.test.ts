@@ -6,6 +6,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import * as IdentityNode from "effect-azure-identity/node"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -14,13 +15,12 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { guardedNodeArgs, withEnv } from "../../../../test/support/helpers.js"
+import { listen } from "../../../../test/support/loopbackServer.js"
+import { mockExecutor, notFound } from "../../../../test/support/mockCommand.js"
+import { makeSelfSigned } from "../../../../test/support/tls.js"
 import * as IdentityEmulator from "../../src/IdentityEmulator.js"
 import { decodeClaims, run } from "../../src/internal/cli/main.js"
-import * as IdentityNode from "../../src/node.js"
-import { guardedNodeArgs, withEnv } from "../support/helpers.js"
-import { listen } from "../support/loopbackServer.js"
-import { mockExecutor, notFound } from "../support/mockCommand.js"
-import { makeSelfSigned } from "../support/tls.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 

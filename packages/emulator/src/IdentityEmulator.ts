@@ -23,13 +23,13 @@
  *
  * The layer exposes the environment variables a program needs (`env`, `envFor(scenario)`) and a `ConfigProvider`
  * built from them, so a program runs against the emulator without touching `process.env`. Node.js only (it uses
- * `@effect/platform-node`'s `NodeHttpServer`); import it from `effect-azure-identity/IdentityEmulator`.
+ * `@effect/platform-node`'s `NodeHttpServer`); import it from `effect-azure-identity-emulator`.
  *
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { ClientSecretCredential, TokenCredential } from "effect-azure-identity"
- * import * as IdentityEmulator from "effect-azure-identity/IdentityEmulator"
+ * import * as IdentityEmulator from "effect-azure-identity-emulator"
  * import * as IdentityNode from "effect-azure-identity/node"
  *
  * const program = TokenCredential.getToken("https://vault.azure.net/.default").pipe(
@@ -62,7 +62,7 @@ import * as Jwt from "./internal/emulator/jwt.js"
 import * as Server from "./internal/emulator/server.js"
 import * as State from "./internal/emulator/state.js"
 import * as Tokens from "./internal/emulator/tokens.js"
-import { randomUuid } from "./internal/http.js"
+import { randomUuid } from "./internal/ids.js"
 
 /**
  * An app registration.
@@ -337,7 +337,7 @@ export interface Service {
  * @category tags
  */
 export class IdentityEmulator
-  extends Context.Tag("effect-azure-identity/IdentityEmulator")<IdentityEmulator, Service>()
+  extends Context.Tag("effect-azure-identity-emulator")<IdentityEmulator, Service>()
 {}
 
 /**

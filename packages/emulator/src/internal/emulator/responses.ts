@@ -6,7 +6,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { randomUuid } from "../http.js"
+import { randomUuid } from "../ids.js"
 
 /** An Entra error: HTTP status, OAuth `error`, AADSTS code and text. @internal */
 export interface EntraError {

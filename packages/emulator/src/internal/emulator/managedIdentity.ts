@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { randomUuid } from "../http.js"
+import { randomUuid } from "../ids.js"
 import type { Incoming, Reply } from "./reply.js"
 import { jsonReply } from "./reply.js"
 import { appService2017Date } from "./responses.js"

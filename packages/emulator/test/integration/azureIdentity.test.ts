@@ -15,11 +15,11 @@ import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { guardedNodeArgs, withEnv } from "../../../../test/support/helpers.js"
+import { makeCertificateAuthority } from "../../../../test/support/tls.js"
 import * as IdentityEmulator from "../../src/IdentityEmulator.js"
-import { guardedNodeArgs, withEnv } from "../support/helpers.js"
-import { makeCertificateAuthority } from "../support/tls.js"
 
-const child = path.resolve(import.meta.dirname, "../support/azureIdentityChild.mjs")
+const child = path.resolve(import.meta.dirname, "../../../../test/support/azureIdentityChild.mjs")
 
 const runChild = (env: Record<string, string>) =>
   Effect.async<{ ok: boolean; token?: string; name?: string; message?: string }>((resume) => {

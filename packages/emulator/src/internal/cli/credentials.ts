@@ -4,25 +4,25 @@
  *
  * @internal
  */
+import * as AzureCliCredential from "effect-azure-identity/AzureCliCredential"
+import * as AzureDeveloperCliCredential from "effect-azure-identity/AzureDeveloperCliCredential"
+import * as CertificateCredential from "effect-azure-identity/CertificateCredential"
+import * as ClientSecretCredential from "effect-azure-identity/ClientSecretCredential"
+import * as DefaultAzureCredential from "effect-azure-identity/DefaultAzureCredential"
+import * as DeviceCodeCredential from "effect-azure-identity/DeviceCodeCredential"
+import * as EnvironmentCredential from "effect-azure-identity/EnvironmentCredential"
+import * as ManagedIdentityCredential from "effect-azure-identity/ManagedIdentityCredential"
+import type * as IdentityNode from "effect-azure-identity/node"
+import * as SharedTokenCacheCredential from "effect-azure-identity/SharedTokenCacheCredential"
+import * as TokenCredential from "effect-azure-identity/TokenCredential"
+import * as UsernamePasswordCredential from "effect-azure-identity/UsernamePasswordCredential"
+import * as WorkloadIdentityCredential from "effect-azure-identity/WorkloadIdentityCredential"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
-import * as AzureCliCredential from "../../AzureCliCredential.js"
-import * as AzureDeveloperCliCredential from "../../AzureDeveloperCliCredential.js"
-import * as CertificateCredential from "../../CertificateCredential.js"
-import * as ClientSecretCredential from "../../ClientSecretCredential.js"
-import * as DefaultAzureCredential from "../../DefaultAzureCredential.js"
-import * as DeviceCodeCredential from "../../DeviceCodeCredential.js"
-import * as EnvironmentCredential from "../../EnvironmentCredential.js"
-import * as ManagedIdentityCredential from "../../ManagedIdentityCredential.js"
-import type * as IdentityNode from "../../node.js"
-import * as SharedTokenCacheCredential from "../../SharedTokenCacheCredential.js"
-import * as TokenCredential from "../../TokenCredential.js"
-import * as UsernamePasswordCredential from "../../UsernamePasswordCredential.js"
-import * as WorkloadIdentityCredential from "../../WorkloadIdentityCredential.js"
 
 /** What the Node layer provides. @internal */
 export type NodeServices = Layer.Layer.Success<typeof IdentityNode.layer>

@@ -10,16 +10,6 @@
  * Touches no address but 127.0.0.1 (the emulator), and no real environment variable: each credential reads the
  * emulator's variables through a `ConfigProvider`.
  */
-import * as ConfigProvider from "effect/ConfigProvider"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import * as IdentityEmulator from "../src/IdentityEmulator.js"
 import {
   AuthorizationCodeCredential,
   CertificateCredential,
@@ -35,9 +25,19 @@ import {
   TokenCredential,
   UsernamePasswordCredential,
   WorkloadIdentityCredential
-} from "../src/index.js"
-import * as IdentityNode from "../src/node.js"
-import { makeSelfSigned } from "../test/support/tls.js"
+} from "effect-azure-identity"
+import * as IdentityNode from "effect-azure-identity/node"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { makeSelfSigned } from "../../../test/support/tls.js"
+import * as IdentityEmulator from "../src/IdentityEmulator.js"
 
 const SCOPE = "https://vault.azure.net/.default"
 

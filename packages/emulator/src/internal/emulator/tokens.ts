@@ -6,7 +6,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { randomUuid } from "../http.js"
+import { randomUuid } from "../ids.js"
 import { sign } from "./jwt.js"
 import type { ResolvedApp, ResolvedIdentity, ResolvedUser, State } from "./state.js"
 
