@@ -51,20 +51,25 @@ import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
-import { defaultRetryPolicy } from "./internal/http.js"
+import { defaultRetryPolicy, resolvePolicy } from "./internal/http.js"
 import * as AppService2017 from "./internal/managedIdentity/appService2017.js"
 import * as AppService2019 from "./internal/managedIdentity/appService2019.js"
 import * as AzureArc from "./internal/managedIdentity/azureArc.js"
 import * as CloudShell from "./internal/managedIdentity/cloudShell.js"
 import type { Identity, Source, SourceContext } from "./internal/managedIdentity/common.js"
-import { identityKey, systemAssigned, unavailableSource } from "./internal/managedIdentity/common.js"
+import {
+  identityKey,
+  managedIdentityClient,
+  systemAssigned,
+  unavailableSource
+} from "./internal/managedIdentity/common.js"
 import * as Detect from "./internal/managedIdentity/detect.js"
 import * as Imds from "./internal/managedIdentity/imds.js"
 import * as ServiceFabric from "./internal/managedIdentity/serviceFabric.js"
 import * as TokenExchange from "./internal/managedIdentity/tokenExchange.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -104,9 +109,9 @@ export interface Options {
     readonly keyDirectory?: string | undefined
   } | undefined
   /** How requests to hosts other than IMDS are retried (default: like the Entra token client). */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
   /** How IMDS requests are retried (default: 404, 410 for ≥ 70 s, 429, 5xx with exponential backoff). */
-  readonly imdsRetryPolicy?: RetryPolicy | undefined
+  readonly imdsRetryPolicy?: RetryOptions | undefined
 }
 
 /**
@@ -158,7 +163,7 @@ const makeSource = (
         return yield* Imds.make(ctx, {
           host: detected.host,
           hostSource: detected.hostSource,
-          probe: options.probe === true && !detected.podIdentity,
+          probe: detected.podIdentity ? false : options.probe,
           probeTimeoutMillis: options.probeTimeoutMillis ?? Imds.defaultProbeTimeoutMillis,
           probeUnavailableMillis: options.probeUnavailableMillis ?? Imds.defaultProbeUnavailableMillis,
           retryPolicy: options.imdsRetryPolicy
@@ -229,12 +234,12 @@ export const make = (
         }))
     }
 
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const client = managedIdentityClient(yield* HttpClient.HttpClient)
     const ctx: SourceContext = {
       credential: name,
       client,
       identity: identity.right,
-      retryPolicy: options.retryPolicy ?? defaultRetryPolicy
+      retryPolicy: resolvePolicy(options.retryPolicy, defaultRetryPolicy)
     }
     const source = yield* makeSource(ctx, detected, options)
     yield* Effect.logDebug(`${name}: using ${source.label}`)

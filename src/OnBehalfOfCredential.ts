@@ -51,8 +51,8 @@ import { mergeClaims, requestToken, tokenEndpoint } from "./internal/aad.js"
 import type { SigningAlgorithm } from "./internal/clientAssertion.js"
 import { certificateAssertionFields, prepareCertificate } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -82,7 +82,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**
