@@ -8,10 +8,10 @@ import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
 import { CredentialUnavailableError } from "../IdentityError.js"
+import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { entraClient, mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
-import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
 /** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
