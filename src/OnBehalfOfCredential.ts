@@ -48,7 +48,6 @@ import { createHash } from "node:crypto"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import type { FormValue } from "./internal/aad.js"
 import { mergeClaims, requestToken, tokenEndpoint } from "./internal/aad.js"
-import type { SigningAlgorithm } from "./internal/clientAssertion.js"
 import { certificateAssertionFields, prepareCertificate } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
@@ -76,7 +75,7 @@ export interface Options {
   /** Send the certificate chain (`x5c`) for Subject Name / Issuer authentication. */
   readonly sendCertificateChain?: boolean | undefined
   /** `PS256` (default) or `RS256`. */
-  readonly signingAlgorithm?: SigningAlgorithm | undefined
+  readonly signingAlgorithm?: "PS256" | "RS256" | undefined
   /** Defaults to `AZURE_AUTHORITY_HOST`, else the public cloud. */
   readonly authorityHost?: string | undefined
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
