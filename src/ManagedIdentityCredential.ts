@@ -16,11 +16,13 @@
  * - One scope per request (`https://vault.azure.net/.default`); it is sent as the resource (without `/.default`).
  *   Tokens are cached per resource, shared by concurrent callers and refreshed in the background (tokens living
  *   ≥ 2 h at half their life). `tenantId` in `getToken` options is ignored: the identity's tenant is fixed.
- * - IMDS requests are retried on 404, 410 (for at least 70 s), 429 and 5xx; other hosts like the Entra token client.
+ * - IMDS requests are retried on 404, 410 (for at least 70 s), 429 and 5xx, connection failures at most twice
+ *   (none inside a chain), so alone it gives up on a refused or unreachable IMDS within 5 s; other hosts like the
+ *   Entra token client. Bodies are read up to 1 MiB.
  * - In a chain: no managed-identity environment, no answer, 400 "identity not found", IMDS's Docker Desktop 403
  *   "unreachable", and unsupported selections are `CredentialUnavailableError` (the chain moves on); any other HTTP
- *   error is `ClientAuthenticationError` (the chain stops). With `probe: true` (what `DefaultAzureCredential` sets),
- *   IMDS is first probed with a 1 s timeout and no retries, so a machine without IMDS moves on within a second.
+ *   error is `ClientAuthenticationError` (the chain stops). Inside any chain (or with `probe: true`), IMDS is
+ *   first probed with a 1 s timeout and no retries, so a machine without IMDS moves on within a second.
  * - Secret headers (`X-IDENTITY-HEADER`, `secret`, Arc's `Authorization`) are redacted in spans and logs and never
  *   appear in errors.
  *
@@ -93,8 +95,10 @@ export interface Options {
    * timeout, no retries; any HTTP answer means IMDS is there, except a 403 mentioning "unreachable" (Docker
    * Desktop). "Available" is remembered for the life of the layer; "unavailable" fails fast with
    * `CredentialUnavailableError` for `probeUnavailableMillis`, then IMDS is probed again (so an IMDS that starts late
-   * still works). `DefaultAzureCredential` sets this; alone, the credential does not probe and retries instead.
-   * Only IMDS is probed, and not when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set. Default `false`.
+   * still works). `true`: always probe; `false`: never (full retries, even in a chain); left out: probe exactly when
+   * `getToken` runs as a link of a chain (`ChainedTokenCredential`, `DefaultAzureCredential`), where connection
+   * failures are then not retried either. Only IMDS is probed, and not when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is
+   * set.
    */
   readonly probe?: boolean | undefined
   /** The probe's timeout. Default 1000 ms. */
