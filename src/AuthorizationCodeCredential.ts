@@ -41,8 +41,8 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { ClientAuthenticationError } from "./IdentityError.js"
-import type { RetryPolicy } from "./internal/http.js"
 import * as UserTokens from "./internal/userTokens.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -65,7 +65,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**

@@ -49,7 +49,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { certificateAssertionFields, prepareCertificate } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -88,7 +88,7 @@ export interface CommonOptions {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**

@@ -11,6 +11,9 @@
  *   failed, and why.
  * - A link that is itself a chain contributes its own links' errors to the list.
  *
+ * Each link runs knowing it is in a chain: a `ManagedIdentityCredential` link probes IMDS first (1 s) and does not
+ * retry connection failures, so a chain outside Azure moves on at once (see its `probe` option).
+ *
  * Reads no environment variables itself; each link reads its own. Each link layer is built once, when the chain's
  * layer is built, so each keeps its own token cache.
  *
@@ -41,6 +44,7 @@ import type * as Scope from "effect/Scope"
 import type { AccessToken } from "./AccessToken.js"
 import type { IdentityError, LinkError } from "./IdentityError.js"
 import { ChainedAuthenticationError, isChainContinuable } from "./IdentityError.js"
+import { asLink } from "./internal/chainContext.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -107,7 +111,8 @@ export const makeWith = (
 
       const attempt = (index: number): Effect.Effect<Attempt, typeof Continue> => {
         const link = links[index]!
-        return Effect.timed(Effect.either(link.getToken(scopes, getTokenOptions))).pipe(
+        // links know they are in a chain: a managed identity then gives up on an absent IMDS at once
+        return Effect.timed(Effect.either(asLink(link.getToken(scopes, getTokenOptions)))).pipe(
           Effect.flatMap(([elapsed, result]): Effect.Effect<Attempt, typeof Continue> => {
             const took = `${Math.round(Duration.toMillis(elapsed))} ms`
             if (result._tag === "Right") {

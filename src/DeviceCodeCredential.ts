@@ -49,10 +49,17 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ClientAuthenticationError } from "./IdentityError.js"
-import { buildForm, describeParseError, interpret, maxEpochMillis, userAgent } from "./internal/aad.js"
-import type { RetryPolicy } from "./internal/http.js"
-import { defaultRetryPolicy, describeBody, parseJson, randomUuid, sendWithRetry } from "./internal/http.js"
+import { buildForm, describeParseError, interpret, maxEpochMillis } from "./internal/aad.js"
+import {
+  defaultRetryPolicy,
+  describeBody,
+  parseJson,
+  randomUuid,
+  resolvePolicy,
+  sendWithRetry
+} from "./internal/http.js"
 import * as UserTokens from "./internal/userTokens.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -86,7 +93,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how each HTTP request is retried (not the polling). */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**
@@ -163,18 +170,18 @@ export const make = (
           const url = deviceCodeEndpoint(resolved.authorityHost, request.tenantId)
           const makeRequest = Effect.map(randomUuid, (requestId) =>
             HttpClientRequest.post(url).pipe(
-              HttpClientRequest.setHeaders({
-                accept: "application/json",
-                "user-agent": userAgent,
-                "client-request-id": requestId
-              }),
+              HttpClientRequest.setHeader("client-request-id", requestId),
               HttpClientRequest.bodyUrlParams(buildForm({
                 client_id: resolved.clientId,
                 scope: request.scopes.join(" "),
                 claims: request.claims
               }))
             ))
-          const outcome = yield* sendWithRetry(resolved.client, makeRequest, resolved.retryPolicy ?? defaultRetryPolicy)
+          const outcome = yield* sendWithRetry(
+            resolved.client,
+            makeRequest,
+            resolvePolicy(resolved.retryPolicy, defaultRetryPolicy)
+          )
           const response = Either.isRight(outcome.result) ? outcome.result.right : undefined
           if (response === undefined || response.status < 200 || response.status >= 300) {
             // transport failures and OAuth error bodies: the token client's interpretation fits

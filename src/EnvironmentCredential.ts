@@ -46,7 +46,7 @@ import {
   ClientAuthenticationError,
   CredentialUnavailableError
 } from "./IdentityError.js"
-import type { RetryPolicy } from "./internal/http.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 import * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
 
@@ -89,7 +89,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides the configured one. Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**

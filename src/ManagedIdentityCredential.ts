@@ -16,11 +16,13 @@
  * - One scope per request (`https://vault.azure.net/.default`); it is sent as the resource (without `/.default`).
  *   Tokens are cached per resource, shared by concurrent callers and refreshed in the background (tokens living
  *   ≥ 2 h at half their life). `tenantId` in `getToken` options is ignored: the identity's tenant is fixed.
- * - IMDS requests are retried on 404, 410 (for at least 70 s), 429 and 5xx; other hosts like the Entra token client.
+ * - IMDS requests are retried on 404, 410 (for at least 70 s), 429 and 5xx, connection failures at most twice
+ *   (none inside a chain), so alone it gives up on a refused or unreachable IMDS within 5 s; other hosts like the
+ *   Entra token client. Bodies are read up to 1 MiB.
  * - In a chain: no managed-identity environment, no answer, 400 "identity not found", IMDS's Docker Desktop 403
  *   "unreachable", and unsupported selections are `CredentialUnavailableError` (the chain moves on); any other HTTP
- *   error is `ClientAuthenticationError` (the chain stops). With `probe: true` (what `DefaultAzureCredential` sets),
- *   IMDS is first probed with a 1 s timeout and no retries, so a machine without IMDS moves on within a second.
+ *   error is `ClientAuthenticationError` (the chain stops). Inside any chain (or with `probe: true`), IMDS is
+ *   first probed with a 1 s timeout and no retries, so a machine without IMDS moves on within a second.
  * - Secret headers (`X-IDENTITY-HEADER`, `secret`, Arc's `Authorization`) are redacted in spans and logs and never
  *   appear in errors.
  *
@@ -51,20 +53,25 @@ import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
-import { defaultRetryPolicy } from "./internal/http.js"
+import { defaultRetryPolicy, resolvePolicy } from "./internal/http.js"
 import * as AppService2017 from "./internal/managedIdentity/appService2017.js"
 import * as AppService2019 from "./internal/managedIdentity/appService2019.js"
 import * as AzureArc from "./internal/managedIdentity/azureArc.js"
 import * as CloudShell from "./internal/managedIdentity/cloudShell.js"
 import type { Identity, Source, SourceContext } from "./internal/managedIdentity/common.js"
-import { identityKey, systemAssigned, unavailableSource } from "./internal/managedIdentity/common.js"
+import {
+  identityKey,
+  managedIdentityClient,
+  systemAssigned,
+  unavailableSource
+} from "./internal/managedIdentity/common.js"
 import * as Detect from "./internal/managedIdentity/detect.js"
 import * as Imds from "./internal/managedIdentity/imds.js"
 import * as ServiceFabric from "./internal/managedIdentity/serviceFabric.js"
 import * as TokenExchange from "./internal/managedIdentity/tokenExchange.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -88,8 +95,10 @@ export interface Options {
    * timeout, no retries; any HTTP answer means IMDS is there, except a 403 mentioning "unreachable" (Docker
    * Desktop). "Available" is remembered for the life of the layer; "unavailable" fails fast with
    * `CredentialUnavailableError` for `probeUnavailableMillis`, then IMDS is probed again (so an IMDS that starts late
-   * still works). `DefaultAzureCredential` sets this; alone, the credential does not probe and retries instead.
-   * Only IMDS is probed, and not when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is set. Default `false`.
+   * still works). `true`: always probe; `false`: never (full retries, even in a chain); left out: probe exactly when
+   * `getToken` runs as a link of a chain (`ChainedTokenCredential`, `DefaultAzureCredential`), where connection
+   * failures are then not retried either. Only IMDS is probed, and not when `AZURE_POD_IDENTITY_AUTHORITY_HOST` is
+   * set.
    */
   readonly probe?: boolean | undefined
   /** The probe's timeout. Default 1000 ms. */
@@ -104,9 +113,9 @@ export interface Options {
     readonly keyDirectory?: string | undefined
   } | undefined
   /** How requests to hosts other than IMDS are retried (default: like the Entra token client). */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
   /** How IMDS requests are retried (default: 404, 410 for ≥ 70 s, 429, 5xx with exponential backoff). */
-  readonly imdsRetryPolicy?: RetryPolicy | undefined
+  readonly imdsRetryPolicy?: RetryOptions | undefined
 }
 
 /**
@@ -158,7 +167,7 @@ const makeSource = (
         return yield* Imds.make(ctx, {
           host: detected.host,
           hostSource: detected.hostSource,
-          probe: options.probe === true && !detected.podIdentity,
+          probe: detected.podIdentity ? false : options.probe,
           probeTimeoutMillis: options.probeTimeoutMillis ?? Imds.defaultProbeTimeoutMillis,
           probeUnavailableMillis: options.probeUnavailableMillis ?? Imds.defaultProbeUnavailableMillis,
           retryPolicy: options.imdsRetryPolicy
@@ -229,12 +238,12 @@ export const make = (
         }))
     }
 
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const client = managedIdentityClient(yield* HttpClient.HttpClient)
     const ctx: SourceContext = {
       credential: name,
       client,
       identity: identity.right,
-      retryPolicy: options.retryPolicy ?? defaultRetryPolicy
+      retryPolicy: resolvePolicy(options.retryPolicy, defaultRetryPolicy)
     }
     const source = yield* makeSource(ctx, detected, options)
     yield* Effect.logDebug(`${name}: using ${source.label}`)

@@ -48,11 +48,10 @@ import { createHash } from "node:crypto"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import type { FormValue } from "./internal/aad.js"
 import { mergeClaims, requestToken, tokenEndpoint } from "./internal/aad.js"
-import type { SigningAlgorithm } from "./internal/clientAssertion.js"
 import { certificateAssertionFields, prepareCertificate } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -76,13 +75,13 @@ export interface Options {
   /** Send the certificate chain (`x5c`) for Subject Name / Issuer authentication. */
   readonly sendCertificateChain?: boolean | undefined
   /** `PS256` (default) or `RS256`. */
-  readonly signingAlgorithm?: SigningAlgorithm | undefined
+  readonly signingAlgorithm?: "PS256" | "RS256" | undefined
   /** Defaults to `AZURE_AUTHORITY_HOST`, else the public cloud. */
   readonly authorityHost?: string | undefined
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**

@@ -53,11 +53,11 @@ import type * as Scope from "effect/Scope"
 import type * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError } from "./IdentityError.js"
-import { mergeClaims, requestToken } from "./internal/aad.js"
+import { entraClient, mergeClaims, requestToken } from "./internal/aad.js"
 import { describeConfigError } from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
 import * as Msal from "./internal/msalCache.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -109,7 +109,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
   /** How long to wait for, and when to break, the cache's lock file. */
   readonly lock?: Partial<Msal.LockOptions> | undefined
 }
@@ -252,7 +252,7 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const client = entraClient(yield* HttpClient.HttpClient)
     const platform = yield* Platform
     const unavailable = (reason: string) =>
       TokenCredential.make(name, () => Effect.fail(new CredentialUnavailableError({ credential: name, reason })))

@@ -40,7 +40,7 @@ import type * as Scope from "effect/Scope"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { assertionFields, readFailure } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import type { RetryPolicy } from "./internal/http.js"
+import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -59,7 +59,7 @@ export interface Options {
   /** Tenants `getToken` may ask for besides `tenantId` (`"*"` for any). Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**

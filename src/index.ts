@@ -100,6 +100,11 @@ export * as PinnedHttpClient from "./PinnedHttpClient.js"
 /**
  * @since 0.1.0
  */
+export * as RetryOptions from "./RetryOptions.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as SharedTokenCacheCredential from "./SharedTokenCacheCredential.js"
 
 /**

@@ -8,8 +8,18 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "../IdentityError.js"
-import type { Outcome, RawResponse, RetryPolicy } from "./http.js"
-import { defaultRetryPolicy, describeBody, parseJson, randomUuid, sendWithRetry } from "./http.js"
+import type { RetryOptions } from "../RetryOptions.js"
+import type { Outcome, RawResponse } from "./http.js"
+import {
+  defaultRetryPolicy,
+  describeBody,
+  makeClient,
+  maxBodyBytes,
+  parseJson,
+  randomUuid,
+  resolvePolicy,
+  sendWithRetry
+} from "./http.js"
 
 /** @internal */
 export const libraryVersion = "0.1.0"
@@ -47,11 +57,35 @@ export const mergeClaims = (claims: string | undefined, enableCae: boolean): str
 /** The latest instant a JavaScript `Date` (and so a `DateTime`) can hold. @internal */
 export const maxEpochMillis = 8_640_000_000_000_000
 
+/** The longest access token accepted: Entra tokens are a few kilobytes; anything near this is not a token. @internal */
+export const maxAccessTokenLength = 64 * 1024
+
+/** Control characters (C0, DEL, C1) never occur in a token; one would corrupt an `Authorization` header. @internal */
+export const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/
+
+/** An access token: not empty, at most {@link maxAccessTokenLength} characters, no control character. @internal */
+export const AccessTokenString = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(maxAccessTokenLength),
+  Schema.filter((s) => !controlCharacter.test(s))
+)
+
+/** The headers every request to Entra carries, set once on the layer's client. @internal */
+export const entraHeaders: Readonly<Record<string, string>> = {
+  accept: "application/json",
+  "user-agent": userAgent,
+  "x-client-sku": "effect-azure-identity",
+  "x-client-ver": libraryVersion
+}
+
+/** The client a credential layer builds once for Entra: its fixed headers, no trace propagation. @internal */
+export const entraClient = (client: HttpClient.HttpClient): HttpClient.HttpClient => makeClient(client, entraHeaders)
+
 const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative())
 
 /** @internal */
 export const TokenSuccessBody = Schema.Struct({
-  access_token: Schema.String.pipe(Schema.minLength(1)),
+  access_token: AccessTokenString,
   token_type: Schema.optional(Schema.String),
   expires_in: Seconds,
   refresh_in: Schema.optional(Seconds),
@@ -146,6 +180,16 @@ export const interpret = (
   const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
   if (Either.isLeft(outcome.result)) {
     const failure = outcome.result.left
+    if (failure.kind === "too-large") {
+      return Either.left(
+        new ClientAuthenticationError({
+          credential,
+          ...(failure.status !== undefined ? { status: failure.status } : {}),
+          reason: `the token endpoint ${outcome.url} answered HTTP ${failure.status} with a body larger than ` +
+            `${maxBodyBytes} bytes, which was not read: check that the authority host points at Microsoft Entra ID`
+        })
+      )
+    }
     return Either.left(
       new CredentialUnavailableError({
         credential,
@@ -269,7 +313,7 @@ export interface TokenRequest {
     ClientAuthenticationError | CredentialUnavailableError
   >
   readonly claims?: string | undefined
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /** @internal */
@@ -285,7 +329,8 @@ export const buildForm = (
 }
 
 /**
- * POSTs a token request to the Entra token endpoint with retries, and decodes the answer.
+ * POSTs a token request to the Entra token endpoint with retries, and decodes the answer. `client` is the layer's
+ * client from {@link entraClient} (it adds the fixed headers); each request gets a fresh `client-request-id`.
  *
  * @internal
  */
@@ -298,13 +343,7 @@ export const requestToken = (
     const fields = yield* request.form
     const requestId = yield* randomUuid
     return HttpClientRequest.post(url).pipe(
-      HttpClientRequest.setHeaders({
-        accept: "application/json",
-        "user-agent": userAgent,
-        "client-request-id": requestId,
-        "x-client-sku": "effect-azure-identity",
-        "x-client-ver": libraryVersion
-      }),
+      HttpClientRequest.setHeader("client-request-id", requestId),
       HttpClientRequest.bodyUrlParams(buildForm({
         ...fields,
         scope: request.scopes.join(" "),
@@ -312,7 +351,7 @@ export const requestToken = (
       }))
     )
   })
-  return sendWithRetry(client, makeRequest, request.retryPolicy ?? defaultRetryPolicy).pipe(
+  return sendWithRetry(client, makeRequest, resolvePolicy(request.retryPolicy, defaultRetryPolicy)).pipe(
     Effect.flatMap((outcome) => interpret(request.credential, outcome)),
     Effect.withSpan(`${request.credential}.requestToken`, {
       attributes: {

@@ -8,10 +8,10 @@ import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
 import { CredentialUnavailableError } from "../IdentityError.js"
+import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
-import { mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
-import type { RetryPolicy } from "./http.js"
+import { entraClient, mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
 /** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
@@ -22,7 +22,7 @@ export interface Resolved {
   readonly clientId: string
   readonly additionallyAllowedTenants: ReadonlyArray<string>
   readonly client: HttpClient.HttpClient
-  readonly retryPolicy: RetryPolicy | undefined
+  readonly retryPolicy: RetryOptions | undefined
 }
 
 /** The request for one network token request: grant fields, per attempt. @internal */
@@ -39,7 +39,7 @@ export interface BaseOptions {
   readonly authorityHost?: string | undefined
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override the retry policy of token requests (tests, tight latency budgets). */
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 /**
@@ -53,7 +53,7 @@ export const resolve = (
   options: BaseOptions
 ): Effect.Effect<Either.Either<Resolved, string>, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerPropagation(false))
+    const client = entraClient(yield* HttpClient.HttpClient)
     const authority = yield* Effect.either(AuthorityHost.resolve(options.authorityHost))
     if (Either.isLeft(authority)) return Either.left(authority.left)
     const tenantId = options.tenantId?.trim() ?? ""

@@ -1,18 +1,32 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as RetryOptions from "../RetryOptions.js"
 
 /**
- * How a request is retried. Delays grow `baseDelayMillis · 2^n`, capped at `maxDelayMillis`, jittered to 50–100 %
- * (through `Random`); a `Retry-After` / `retry-after-ms` / `x-ms-retry-after-ms` header replaces the computed delay.
- * Retrying stops after `maxRetries` (counted per status, and in total: answers that alternate do not restart the
- * count; a status with its own budget, `statusMaxRetries`, may add that many), or when the next attempt would start
- * later than `maxElapsedMillis` after the first one.
+ * A status with its own retry rules (IMDS 410: a longer first delay, its own retry budget on top of the shared one,
+ * and a longer total budget). @internal
+ */
+export interface StatusRule {
+  readonly status: number
+  readonly baseDelayMillis: number
+  /** Retries of this status, in a row; they also count towards `maxRetries + maxRetries of this rule` in total. */
+  readonly maxRetries: number
+  readonly maxElapsedMillis: number
+}
+
+/**
+ * How a request is retried: the public {@link RetryOptions.RetryOptions} filled in, plus internal rules.
  *
  * @internal
  */
@@ -21,29 +35,42 @@ export interface RetryPolicy {
   readonly baseDelayMillis: number
   readonly maxDelayMillis: number
   readonly maxElapsedMillis: number
-  /** Each attempt (connect, send, read the body) must finish within this. */
   readonly attemptTimeoutMillis: number
   readonly retryStatus: (status: number) => boolean
-  /** Extra per-status control: the smallest base delay, and a per-status retry budget (IMDS 410). */
-  readonly statusBaseDelayMillis?: ((status: number) => number | undefined) | undefined
-  readonly statusMaxRetries?: ((status: number) => number | undefined) | undefined
-  readonly statusMinElapsedMillis?: ((status: number) => number | undefined) | undefined
-  /** Whether a failure without an HTTP answer is retried (default: all but an invalid URL). */
+  /** Statuses retried under their own rules (IMDS 410). */
+  readonly statusRules?: ReadonlyArray<StatusRule> | undefined
+  /** Whether a failure without an HTTP answer is retried (default: all but an invalid URL or a too-large body). */
   readonly retryTransport?: ((failure: TransportFailure) => boolean) | undefined
+  /** At most this many retries after connection failures (refused, unreachable, reset), in total. */
+  readonly maxConnectionRetries?: number | undefined
+  /** The most bytes read from a response body (default {@link maxBodyBytes}). */
+  readonly maxBodyBytes?: number | undefined
 }
 
 /** @internal */
-export const transientStatuses: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504])
+export const transientStatuses: ReadonlySet<number> = RetryOptions.transientStatuses
 
 /** @internal */
-export const defaultRetryPolicy: RetryPolicy = {
-  maxRetries: 3,
-  baseDelayMillis: 1000,
-  maxDelayMillis: 30_000,
-  maxElapsedMillis: 60_000,
-  attemptTimeoutMillis: 20_000,
-  retryStatus: (status) => transientStatuses.has(status)
+export const defaultRetryPolicy: RetryPolicy = RetryOptions.defaults
+
+/** The public options over a base policy: what the user left out keeps the base's value. @internal */
+export const resolvePolicy = (options: RetryOptions.RetryOptions | undefined, base: RetryPolicy): RetryPolicy => {
+  if (options === undefined) return base
+  const pick = <K extends keyof RetryOptions.RetryOptions>(key: K): NonNullable<RetryOptions.RetryOptions[K]> =>
+    (options[key] ?? base[key]) as NonNullable<RetryOptions.RetryOptions[K]>
+  return {
+    ...base,
+    maxRetries: pick("maxRetries"),
+    baseDelayMillis: pick("baseDelayMillis"),
+    maxDelayMillis: pick("maxDelayMillis"),
+    maxElapsedMillis: pick("maxElapsedMillis"),
+    attemptTimeoutMillis: pick("attemptTimeoutMillis"),
+    retryStatus: pick("retryStatus")
+  }
 }
+
+/** The most bytes read from any response body: 1 MiB. Token answers are a few kilobytes. @internal */
+export const maxBodyBytes = 1024 * 1024
 
 /** A response whose body has been read in full. @internal */
 export interface RawResponse {
@@ -52,11 +79,13 @@ export interface RawResponse {
   readonly text: string
 }
 
-/** No HTTP answer at all. @internal */
+/** No usable HTTP answer: none at all, or one whose body is larger than the limit. @internal */
 export interface TransportFailure {
   readonly _tag: "TransportFailure"
-  readonly kind: "timeout" | "network" | "invalid-url"
+  readonly kind: "timeout" | "network" | "invalid-url" | "too-large"
   readonly description: string
+  /** The status of an answer whose body was too large. */
+  readonly status?: number | undefined
 }
 
 /** The result of a request with retries: the last answer, or why there was none. @internal */
@@ -116,12 +145,122 @@ export const retryAfterMillis = (
   return Number.isNaN(at) ? Option.none() : Option.some(Math.max(0, at - nowMillis))
 }
 
-const headersRecord = (headers: Readonly<Record<string, string>>): Record<string, string> => ({ ...headers })
+/**
+ * The client a credential layer builds once: fixed headers added to every request (`mapRequest`), and no trace
+ * propagation headers sent to identity endpoints.
+ *
+ * @internal
+ */
+export const makeClient = (
+  client: HttpClient.HttpClient,
+  headers: Readonly<Record<string, string>>
+): HttpClient.HttpClient =>
+  client.pipe(
+    HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)),
+    HttpClient.withTracerPropagation(false)
+  )
+
+/**
+ * Reads a body as text, at most `limit` bytes: a larger `content-length` is refused before reading, and a body that
+ * grows past the limit stops being read (the connection is released).
+ *
+ * @internal
+ */
+export const readText = (
+  response: HttpClientResponse.HttpClientResponse,
+  limit: number
+): Effect.Effect<string, HttpClientError.ResponseError | TransportFailure> =>
+  Effect.suspend(() => {
+    const tooLarge: TransportFailure = {
+      _tag: "TransportFailure",
+      kind: "too-large",
+      status: response.status,
+      description: `the body is larger than ${limit} bytes`
+    }
+    const declared = response.headers["content-length"]
+    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) return Effect.fail(tooLarge)
+    const chunks: Array<Uint8Array> = []
+    let total = 0
+    return response.stream.pipe(
+      Stream.runForEach((chunk): Effect.Effect<void, TransportFailure> => {
+        total += chunk.length
+        if (total > limit) return Effect.fail(tooLarge)
+        chunks.push(chunk)
+        return Effect.void
+      }),
+      Effect.map(() => {
+        const bytes = new Uint8Array(total)
+        let at = 0
+        for (const chunk of chunks) {
+          bytes.set(chunk, at)
+          at += chunk.length
+        }
+        return new TextDecoder().decode(bytes)
+      })
+    )
+  })
+
+/** What one attempt ended with, when it is a candidate for a retry. */
+class AttemptFailed {
+  readonly _tag = "AttemptFailed"
+  constructor(
+    readonly result: Either.Either<RawResponse, TransportFailure>,
+    readonly url: string,
+    readonly sentAtMillis: number
+  ) {}
+}
+
+const statusOf = (input: unknown): number | undefined =>
+  input instanceof AttemptFailed && Either.isRight(input.result) ? input.result.right.status : undefined
+
+const isConnectionFailure = (input: unknown): boolean =>
+  input instanceof AttemptFailed && Either.isLeft(input.result) && input.result.left.kind === "network"
+
+/**
+ * The retry schedule: exponential from `baseDelayMillis`, capped at `maxDelayMillis`, jittered to 50–100 %
+ * (through `Random`), replaced by a `Retry-After` header when the answer has one; it stops after `maxRetries`, when
+ * the shared budget (`total`) is spent, or when the next attempt would start later than `maxElapsedMillis` after
+ * `startedAt`.
+ */
+const backoff = (options: {
+  readonly baseDelayMillis: number
+  readonly maxDelayMillis: number
+  readonly maxRetries: number
+  readonly maxElapsedMillis: number
+  readonly startedAt: number
+  readonly total: Ref.Ref<number>
+  readonly maxTotal: number
+  readonly retryable: (input: unknown) => boolean
+}): Schedule.Schedule<Duration.Duration, unknown> =>
+  Schedule.exponential(Duration.millis(options.baseDelayMillis)).pipe(
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, Duration.millis(options.maxDelayMillis))),
+    Schedule.jitteredWith({ min: 0.5, max: 1 }),
+    Schedule.intersect(Schedule.identity<unknown>()),
+    Schedule.modifyDelayEffect(([, input], delay) => {
+      const headers = input instanceof AttemptFailed && Either.isRight(input.result)
+        ? input.result.right.headers
+        : undefined
+      return headers === undefined ? Effect.succeed(delay) : Effect.map(
+        Clock.currentTimeMillis,
+        (now) => Option.match(retryAfterMillis(headers, now), { onNone: () => delay, onSome: Duration.millis })
+      )
+    }),
+    Schedule.whileInput(options.retryable),
+    Schedule.intersect(Schedule.recurs(options.maxRetries)),
+    Schedule.delays,
+    Schedule.checkEffect((_, delay) =>
+      Effect.map(
+        Clock.currentTimeMillis,
+        (now) => now + Duration.toMillis(delay) - options.startedAt <= options.maxElapsedMillis
+      )
+    ),
+    Schedule.checkEffect(() => Ref.modify(options.total, (n) => (n < options.maxTotal ? [true, n + 1] : [false, n])))
+  )
 
 /**
  * Sends the request built by `makeRequest` (built anew for every attempt, so an assertion is fresh each time),
- * reads its body, and retries transport failures and retryable statuses under `policy`. All waiting goes through
- * `Clock`, so tests drive it with `TestClock`.
+ * reads its body (at most `maxBodyBytes`), and retries transport failures and retryable statuses on a `Schedule`
+ * made from `policy`. All waiting goes through `Clock`, so tests drive it with `TestClock`.
  *
  * @internal
  */
@@ -132,19 +271,26 @@ export const sendWithRetry = <E, R>(
 ): Effect.Effect<Outcome, E, R> =>
   Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
-    let attempt = 0
-    let retries = 0
-    let retriesForStatus = 0
-    let lastStatus: number | undefined
-    while (true) {
+    const attempts = yield* Ref.make(0)
+    const total = yield* Ref.make(0)
+    const connectionRetries = yield* Ref.make(0)
+    const limit = policy.maxBodyBytes ?? maxBodyBytes
+    const rules = policy.statusRules ?? []
+    const ruleFor = (input: unknown) => {
+      const status = statusOf(input)
+      return status === undefined ? undefined : rules.find((r) => r.status === status)
+    }
+
+    const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.gen(function*() {
       const request = yield* makeRequest
       const url = safeUrl(request.url)
       const sentAtMillis = yield* Clock.currentTimeMillis
-      const result: Either.Either<RawResponse, TransportFailure> = yield* client.execute(request).pipe(
+      yield* Ref.update(attempts, (n) => n + 1)
+      const result = yield* client.execute(request).pipe(
         Effect.flatMap((response) =>
-          Effect.map(response.text, (text): RawResponse => ({
+          Effect.map(readText(response, limit), (text): RawResponse => ({
             status: response.status,
-            headers: headersRecord(response.headers),
+            headers: { ...response.headers },
             text
           }))
         ),
@@ -158,7 +304,7 @@ export const sendWithRetry = <E, R>(
           })
         }),
         Effect.mapError((error): TransportFailure =>
-          "_tag" in error && error._tag === "TransportFailure"
+          error._tag === "TransportFailure"
             ? error
             : {
               _tag: "TransportFailure",
@@ -168,39 +314,63 @@ export const sendWithRetry = <E, R>(
         ),
         Effect.either
       )
-      attempt++
-      const now = yield* Clock.currentTimeMillis
-      const status = Either.isRight(result) ? result.right.status : undefined
       const retryable = Either.isLeft(result)
-        ? result.left.kind !== "invalid-url" && (policy.retryTransport?.(result.left) ?? true)
-        : policy.retryStatus(result.right.status)
-      if (!retryable) return { result, attempts: attempt, url, sentAtMillis }
-      if (status !== lastStatus) retriesForStatus = 0
-      lastStatus = status
-      const statusBudget = status === undefined ? undefined : policy.statusMaxRetries?.(status)
-      const maxRetries = statusBudget ?? policy.maxRetries
-      // Answers that alternate (500, reset, 500, …) restart the per-status count: the total stays bounded.
-      if (retriesForStatus >= maxRetries || retries >= policy.maxRetries + (statusBudget ?? 0)) {
-        return { result, attempts: attempt, url, sentAtMillis }
-      }
-      const base = Math.max(
-        policy.baseDelayMillis,
-        (status === undefined ? undefined : policy.statusBaseDelayMillis?.(status)) ?? 0
+        ? result.left.kind !== "invalid-url" && result.left.kind !== "too-large" &&
+          (policy.retryTransport?.(result.left) ?? true)
+        : policy.retryStatus(result.right.status) || rules.some((r) => r.status === result.right.status)
+      if (retryable) return yield* Effect.fail(new AttemptFailed(result, url, sentAtMillis))
+      return { result, attempts: yield* Ref.get(attempts), url, sentAtMillis }
+    })
+
+    const connectionBudget = (input: unknown) =>
+      !isConnectionFailure(input) || policy.maxConnectionRetries === undefined
+        ? Effect.succeed(true)
+        : Ref.modify(connectionRetries, (n) => (n < policy.maxConnectionRetries! ? [true, n + 1] : [false, n]))
+
+    // statuses with their own rules (IMDS 410) retry in an inner loop; everything else in the outer one. Both draw
+    // on one shared count, so answers that alternate never restart the budget.
+    const inner = rules.reduce<Effect.Effect<Outcome, E | AttemptFailed, R>>(
+      (self, rule) =>
+        Effect.retry(
+          self,
+          backoff({
+            baseDelayMillis: Math.max(policy.baseDelayMillis, rule.baseDelayMillis),
+            maxDelayMillis: policy.maxDelayMillis,
+            maxRetries: rule.maxRetries,
+            maxElapsedMillis: Math.max(policy.maxElapsedMillis, rule.maxElapsedMillis),
+            startedAt,
+            total,
+            maxTotal: policy.maxRetries + rule.maxRetries,
+            retryable: (input) => ruleFor(input) === rule
+          })
+        ),
+      attempt
+    )
+    const outer = Effect.retry(
+      inner,
+      backoff({
+        baseDelayMillis: policy.baseDelayMillis,
+        maxDelayMillis: policy.maxDelayMillis,
+        maxRetries: policy.maxRetries,
+        maxElapsedMillis: policy.maxElapsedMillis,
+        startedAt,
+        total,
+        maxTotal: policy.maxRetries,
+        retryable: (input) => input instanceof AttemptFailed && ruleFor(input) === undefined
+      }).pipe(Schedule.checkEffect((input) => connectionBudget(input)))
+    )
+    return yield* outer.pipe(
+      Effect.catchIf(
+        (error): error is AttemptFailed => error instanceof AttemptFailed,
+        (failed) =>
+          Effect.map(Ref.get(attempts), (n): Outcome => ({
+            result: failed.result,
+            attempts: n,
+            url: failed.url,
+            sentAtMillis: failed.sentAtMillis
+          }))
       )
-      const backoff = Math.min(policy.maxDelayMillis, base * 2 ** retriesForStatus)
-      const fromHeader = Either.isRight(result) ? retryAfterMillis(result.right.headers, now) : Option.none()
-      const delay = Option.isSome(fromHeader)
-        ? fromHeader.value
-        : Math.round(backoff * (yield* Random.nextRange(0.5, 1)))
-      const budget = Math.max(
-        policy.maxElapsedMillis,
-        (status === undefined ? undefined : policy.statusMinElapsedMillis?.(status)) ?? 0
-      )
-      if (now + delay - startedAt > budget) return { result, attempts: attempt, url, sentAtMillis }
-      retries++
-      retriesForStatus++
-      yield* Effect.sleep(Duration.millis(delay))
-    }
+    )
   })
 
 /** The `<title>` of an HTML page, to say which proxy or portal answered. @internal */
@@ -209,23 +379,51 @@ export const htmlTitle = (text: string): Option.Option<string> => {
   return match && match[1] !== undefined ? Option.some(match[1].trim().slice(0, 100)) : Option.none()
 }
 
-/** Describes a body that is not the JSON we expected, without echoing it. @internal */
-export const describeBody = (response: RawResponse): string => {
-  const type = response.headers["content-type"] ?? "no content type"
-  if (response.text.trim() === "") return "an empty body"
-  const title = htmlTitle(response.text)
-  if (Option.isSome(title)) return `an HTML page titled ${JSON.stringify(title.value)} (${type})`
-  return `a body that is not JSON (${type}, ${response.text.length} bytes)`
+/** JSON nested deeper than this is refused: no token or error body comes close. @internal */
+export const maxJsonDepth = 64
+
+/** How deeply a parsed JSON value nests, counted without recursion (stops once past `limit`). */
+const depthExceeds = (value: unknown, limit: number): boolean => {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth > limit) return true
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    }
+  }
+  return false
 }
 
-/** Parses a JSON body. @internal */
-export const parseJson = (text: string): Option.Option<unknown> => {
+const parseRaw = (text: string): Option.Option<unknown> => {
   try {
     return Option.some(JSON.parse(text))
   } catch {
     return Option.none()
   }
 }
+
+/** Describes a body that is not the JSON we expected, without echoing it. @internal */
+export const describeBody = (response: RawResponse): string => {
+  const type = response.headers["content-type"] ?? "no content type"
+  if (response.text.trim() === "") return "an empty body"
+  const title = htmlTitle(response.text)
+  if (Option.isSome(title)) return `an HTML page titled ${JSON.stringify(title.value)} (${type})`
+  if (Option.isSome(parseRaw(response.text)) && Option.isNone(parseJson(response.text))) {
+    return `a JSON body nested more than ${maxJsonDepth} levels deep (${type}, ${response.text.length} bytes)`
+  }
+  return `a body that is not JSON (${type}, ${response.text.length} bytes)`
+}
+
+/**
+ * Parses a JSON body. JSON nested more than {@link maxJsonDepth} levels is refused like invalid JSON: decoding and
+ * describing such a value would recurse that deep.
+ *
+ * @internal
+ */
+export const parseJson = (text: string): Option.Option<unknown> =>
+  Option.filter(parseRaw(text), (value) => !depthExceeds(value, maxJsonDepth))
 
 /** A random UUID v4 drawn through `Random`, so tests can fix it. @internal */
 export const randomUuid: Effect.Effect<string> = Effect.gen(function*() {

@@ -15,7 +15,7 @@ import type * as AccessToken from "../../AccessToken.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "../../IdentityError.js"
 import { libraryVersion, userAgent } from "../aad.js"
 import type { Outcome, RawResponse, RetryPolicy } from "../http.js"
-import { describeBody, parseJson, randomUuid, sendWithRetry } from "../http.js"
+import { describeBody, makeClient, maxBodyBytes, parseJson, randomUuid, sendWithRetry } from "../http.js"
 import { errorFields, parseTokenBody, scrub } from "./response.js"
 
 /** Which identity to ask for. @internal */
@@ -91,12 +91,20 @@ export const withRedactedHeaders = <A, E, R>(self: Effect.Effect<A, E, R>): Effe
     ...secretHeaderNames.filter((n) => !names.includes(n))
   ])
 
-/** `accept`, `user-agent`, `x-ms-client-request-id` (fresh for every request). @internal */
-export const commonHeaders: Effect.Effect<Record<string, string>> = Effect.map(randomUuid, (requestId) => ({
+/** The headers every managed-identity request carries, set once on the layer's client. @internal */
+export const fixedHeaders: Readonly<Record<string, string>> = {
   accept: "application/json",
   "user-agent": userAgent,
   "x-client-sku": "effect-azure-identity",
-  "x-client-ver": libraryVersion,
+  "x-client-ver": libraryVersion
+}
+
+/** The client a managed-identity layer builds once: its fixed headers, no trace propagation. @internal */
+export const managedIdentityClient = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  makeClient(client, fixedHeaders)
+
+/** `x-ms-client-request-id`, fresh for every request (the fixed headers come from the client). @internal */
+export const commonHeaders: Effect.Effect<Record<string, string>> = Effect.map(randomUuid, (requestId) => ({
   "x-ms-client-request-id": requestId
 }))
 
@@ -152,6 +160,19 @@ export const interpret = (
   const unavailable = (reason: string) => Either.left(new CredentialUnavailableError({ credential, reason }))
   if (Either.isLeft(outcome.result)) {
     const failure = outcome.result.left
+    if (failure.kind === "too-large") {
+      const reason = `the ${label} endpoint ${outcome.url} answered HTTP ${failure.status} with a body larger than ` +
+        `${maxBodyBytes} bytes, which was not read`
+      return how.imds
+        ? unavailable(`${reason}: something other than IMDS answered (a proxy?), so there is no managed identity here`)
+        : Either.left(
+          new ClientAuthenticationError({
+            credential,
+            ...(failure.status !== undefined ? { status: failure.status } : {}),
+            reason
+          })
+        )
+    }
     return failure.kind === "invalid-url"
       ? unavailable(`the ${label} endpoint URL is invalid: ${how.noResponseHint}`)
       : unavailable(

@@ -4,7 +4,7 @@
  * `GET {host}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=…[&client_id|object_id|msi_res_id=…]`
  * with `Metadata: true`.
  *
- * The probe (inside DefaultAzureCredential only): one request without the `Metadata` header, no retries, a short
+ * The probe (inside any chain, or with `probe: true`): one request without the `Metadata` header, no retries, a short
  * timeout; any HTTP answer means IMDS is there (except Docker Desktop's 403 "unreachable"). "Available" is
  * remembered for the life of the layer, "unavailable" only for a while, so an IMDS that starts late still works.
  *
@@ -18,10 +18,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import type * as Scope from "effect/Scope"
 import { CredentialUnavailableError } from "../../IdentityError.js"
+import type { RetryOptions } from "../../RetryOptions.js"
+import { withinChain } from "../chainContext.js"
 import type { RetryPolicy } from "../http.js"
-import { sendWithRetry } from "../http.js"
+import { resolvePolicy, sendWithRetry } from "../http.js"
 import type { Source, SourceContext } from "./common.js"
 import { commonHeaders, fetchToken, identityParams, withRedactedHeaders } from "./common.js"
 
@@ -46,6 +49,8 @@ export const defaultProbeUnavailableMillis = 5 * 60 * 1000
 /**
  * IMDS guidance: retry 404 (identity not yet propagated), 410 (IMDS updating: back within 70 s), 429 and 5xx with
  * exponential backoff. 410 starts at 3 s and keeps retrying until at least 70 s have passed (at most ~140 s).
+ * Connection failures (refused, unreachable, reset) are retried at most twice (about 2.4 s in all), so a machine
+ * without IMDS gives up within 5 s; inside a chain not at all (see {@link chainRetryPolicy}).
  *
  * @internal
  */
@@ -56,11 +61,13 @@ export const retryPolicy: RetryPolicy = {
   maxElapsedMillis: 60_000,
   attemptTimeoutMillis: 20_000,
   retryStatus: (status) => status === 404 || status === 410 || status === 429 || status >= 500,
-  statusBaseDelayMillis: (status) => (status === 410 ? 3000 : undefined),
-  statusMaxRetries: (status) => (status === 410 ? 8 : undefined),
   // with delays of at most 64 s, a budget of 140 s guarantees an attempt after 70 s
-  statusMinElapsedMillis: (status) => (status === 410 ? 140_000 : undefined)
+  statusRules: [{ status: 410, baseDelayMillis: 3000, maxRetries: 8, maxElapsedMillis: 140_000 }],
+  maxConnectionRetries: 2
 }
+
+/** Inside a chain: the same, but a connection failure is final (the probe has already said IMDS is there). @internal */
+export const chainRetryPolicy = (policy: RetryPolicy): RetryPolicy => ({ ...policy, maxConnectionRetries: 0 })
 
 /** Normalises a host: adds `http://` when no scheme is given, drops trailing slashes. @internal */
 export const normalizeHost = (host: string): string => {
@@ -73,10 +80,11 @@ export interface ImdsOptions {
   readonly host: string
   /** Where the host came from, for messages. */
   readonly hostSource: string
-  readonly probe: boolean
+  /** `true`: always probe; `false`: never; `undefined`: probe when running inside a chain. */
+  readonly probe: boolean | undefined
   readonly probeTimeoutMillis: number
   readonly probeUnavailableMillis: number
-  readonly retryPolicy?: RetryPolicy | undefined
+  readonly retryPolicy?: RetryOptions | undefined
 }
 
 type ProbeState =
@@ -109,10 +117,12 @@ export const make = (ctx: SourceContext, options: ImdsOptions): Effect.Effect<So
           HttpClientRequest.setHeaders({ ...headers, Metadata: "true" })
         ))
 
-    const requestToken = (resource: string) =>
-      fetchToken(ctx.client, how, tokenRequest(resource), options.retryPolicy ?? retryPolicy)
+    const alone = resolvePolicy(options.retryPolicy, retryPolicy)
+    const chained = chainRetryPolicy(alone)
+    const requestToken = (resource: string, inChain: boolean) =>
+      fetchToken(ctx.client, how, tokenRequest(resource), inChain ? chained : alone)
 
-    if (!options.probe) return { label, getToken: requestToken }
+    if (options.probe === false) return { label, getToken: (resource) => requestToken(resource, false) }
 
     const probePolicy: RetryPolicy = {
       maxRetries: 0,
@@ -191,6 +201,10 @@ export const make = (ctx: SourceContext, options: ImdsOptions): Effect.Effect<So
 
     return {
       label,
-      getToken: (resource) => Effect.zipRight(ensureAvailable, requestToken(resource))
+      getToken: (resource) =>
+        Effect.flatMap(FiberRef.get(withinChain), (inChain) =>
+          options.probe === true || inChain
+            ? Effect.zipRight(ensureAvailable, requestToken(resource, true))
+            : requestToken(resource, false))
     }
   })

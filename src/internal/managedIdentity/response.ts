@@ -7,7 +7,7 @@
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as AccessToken from "../../AccessToken.js"
-import { maxEpochMillis } from "../aad.js"
+import { controlCharacter, maxAccessTokenLength, maxEpochMillis } from "../aad.js"
 import { parseJson } from "../http.js"
 
 /** An instant, or why it could not be read. */
@@ -126,6 +126,10 @@ export const parseTokenBody = (
   }
   const b = body as Record<string, unknown>
   if (typeof b.access_token !== "string" || b.access_token === "") return Either.left("missing access_token")
+  if (b.access_token.length > maxAccessTokenLength) {
+    return Either.left(`access_token is longer than ${maxAccessTokenLength} characters`)
+  }
+  if (controlCharacter.test(b.access_token)) return Either.left("access_token holds a control character")
   const fromOn = b.expires_on === undefined || b.expires_on === null || b.expires_on === ""
     ? undefined
     : parseInstant("expires_on", b.expires_on)

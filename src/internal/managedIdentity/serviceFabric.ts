@@ -19,7 +19,14 @@ import * as PinnedHttpClient from "../../PinnedHttpClient.js"
 import type { RetryPolicy } from "../http.js"
 import { sendWithRetry } from "../http.js"
 import type { Source, SourceContext } from "./common.js"
-import { commonHeaders, interpret, unavailableSource, userAssignedUnsupported, withRedactedHeaders } from "./common.js"
+import {
+  commonHeaders,
+  interpret,
+  managedIdentityClient,
+  unavailableSource,
+  userAssignedUnsupported,
+  withRedactedHeaders
+} from "./common.js"
 
 /** @internal */
 export const label = "Service Fabric"
@@ -60,7 +67,7 @@ export const make = (
           "IDENTITY_SERVER_THUMBPRINT: provide effect-azure-identity/node's layer (or a PinnedHttpClient)"
       )
     }
-    const client = yield* pinned.value.make(thumbprint.right)
+    const client = managedIdentityClient(yield* pinned.value.make(thumbprint.right))
     const how = {
       credential: ctx.credential,
       label,

@@ -16,9 +16,9 @@ import {
   ClientAuthenticationError,
   CredentialUnavailableError
 } from "../../IdentityError.js"
+import type { RetryOptions } from "../../RetryOptions.js"
 import * as TokenCredential from "../../TokenCredential.js"
 import * as WorkloadIdentityCredential from "../../WorkloadIdentityCredential.js"
-import type { RetryPolicy } from "../http.js"
 
 /** @internal */
 export const label = "token exchange (workload identity)"
@@ -53,7 +53,7 @@ export const relabel = (credential: string, error: IdentityError): IdentityError
 export const make = (
   credential: string,
   env: Environment,
-  retryPolicy: RetryPolicy | undefined
+  retryPolicy: RetryOptions | undefined
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | FileSystem.FileSystem | Scope.Scope> =>
   Effect.map(
     WorkloadIdentityCredential.make({
