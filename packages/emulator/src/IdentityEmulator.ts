@@ -336,9 +336,7 @@ export interface Service {
  * @since 0.1.0
  * @category tags
  */
-export class IdentityEmulator
-  extends Context.Tag("effect-azure-identity-emulator")<IdentityEmulator, Service>()
-{}
+export class IdentityEmulator extends Context.Tag("effect-azure-identity-emulator")<IdentityEmulator, Service>() {}
 
 /**
  * The default tenant id.
