@@ -8,9 +8,11 @@
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type { EntraError } from "./responses.js"
 import { entraError, entraErrorBody } from "./responses.js"
 import type { State } from "./state.js"
@@ -52,11 +54,41 @@ const overflowed = (error: unknown) =>
   typeof error === "object" && error !== null && "cause" in error && error.cause instanceof Error &&
   error.cause.message === "maxBytes exceeded"
 
+/** The body of a chunked request, read once: the token route and its grant both decode it. */
+const chunkedBodies = new WeakMap<
+  HttpServerRequest.HttpServerRequest,
+  Effect.Effect<Option.Option<UrlParams.UrlParams>>
+>()
+
+/**
+ * A body sent without `Content-Length` (chunked): read to its end, keeping at most 1 MiB (the rest is discarded, so
+ * memory stays bounded and the connection stays usable); `None` when it was longer. A body that cannot be read is
+ * empty.
+ */
+const chunkedBody = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Option.Option<UrlParams.UrlParams>> => {
+  const cached = chunkedBodies.get(request)
+  if (cached !== undefined) return cached
+  const read = Effect.gen(function*() {
+    const kept: Array<Uint8Array> = []
+    const size = yield* Stream.runFold(request.stream, 0, (size, chunk) => {
+      if (size + chunk.length <= maxBodyBytes) kept.push(chunk)
+      return size + chunk.length
+    })
+    if (size > maxBodyBytes) return Option.none()
+    return Option.some(UrlParams.fromInput(new URLSearchParams(new TextDecoder().decode(Buffer.concat(kept)))))
+  }).pipe(Effect.orElseSucceed(() => Option.some(UrlParams.empty)))
+  const once = Effect.runSync(Effect.cached(read))
+  chunkedBodies.set(request, once)
+  return once
+}
+
 /**
  * The `application/x-www-form-urlencoded` body of a POST, decoded by `schema` (whose fields are all {@link field}s).
  * Another method or content type, or a body that cannot be read, is an empty form; a body over 1 MiB fails with
- * {@link bodyTooLarge}: one that announces its length is refused without being read, so the connection stays
- * usable.
+ * {@link bodyTooLarge}, and the connection stays usable: one that announces a larger `Content-Length` is refused
+ * without being read, a chunked one is read to its end but only 1 MiB of it kept.
  *
  * @internal
  */
@@ -65,7 +97,14 @@ export const readForm = <A, I extends Fields>(
 ): Effect.Effect<A, EntraError, HttpServerRequest.HttpServerRequest> =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     if (request.method !== "POST" || !isForm(request.headers["content-type"])) return absent(schema)
-    if (Number(request.headers["content-length"]) > maxBodyBytes) return Effect.fail(bodyTooLarge)
+    const length = request.headers["content-length"]
+    if (length === undefined) {
+      return Effect.flatMap(chunkedBody(request), (body) =>
+        Option.isNone(body)
+          ? Effect.fail(bodyTooLarge)
+          : UrlParams.schemaStruct(schema)(body.value).pipe(Effect.orElse(() => absent(schema))))
+    }
+    if (Number(length) > maxBodyBytes) return Effect.fail(bodyTooLarge)
     return HttpServerRequest.schemaBodyUrlParams(schema).pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(maxBodyBytes)),
       Effect.catchAll((error) => overflowed(error) ? Effect.fail(bodyTooLarge) : absent(schema))
