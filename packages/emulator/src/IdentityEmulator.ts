@@ -448,8 +448,12 @@ const start = (
       })
     }
 
-    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-azure-identity-emulator-" }).pipe(
-      Effect.mapError((e) => new EmulatorError({ reason: `could not create a temporary directory: ${e.message}` }))
+    const dir = yield* Effect.acquireRelease(
+      fs.makeTempDirectory({ prefix: "effect-azure-identity-emulator-" }).pipe(
+        Effect.mapError((e) => new EmulatorError({ reason: `could not create a temporary directory: ${e.message}` }))
+      ),
+      // already gone (someone cleaned the temp directory) is fine: stopping never fails
+      (dir) => Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
     )
     const arcKeyDirectory = path.join(dir, "arc-tokens")
     yield* Effect.ignore(fs.makeDirectory(arcKeyDirectory, { recursive: true }))
