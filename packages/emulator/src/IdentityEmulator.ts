@@ -41,7 +41,8 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Path from "@effect/platform/Path"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -52,13 +53,12 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as jose from "jose"
-import * as fs from "node:fs/promises"
-import * as http from "node:http"
-import * as https from "node:https"
-import * as os from "node:os"
-import * as path from "node:path"
-import * as Entra from "./internal/emulator/entra.js"
+import * as AuthorizationCode from "./internal/emulator/entra/authorizationCode.js"
+import * as ClientAuth from "./internal/emulator/entra/clientAuth.js"
+import * as DeviceCode from "./internal/emulator/entra/deviceCode.js"
+import * as UserTokens from "./internal/emulator/entra/userTokens.js"
 import * as Jwt from "./internal/emulator/jwt.js"
+import * as NodeServer from "./internal/emulator/nodeServer.js"
 import * as Server from "./internal/emulator/server.js"
 import * as State from "./internal/emulator/state.js"
 import * as Tokens from "./internal/emulator/tokens.js"
@@ -366,19 +366,10 @@ const toFaultSpec = (fault: Fault): State.FaultSpec => ({
   times: fault.times
 })
 
-const tempDirectory = Effect.acquireRelease(
-  Effect.tryPromise({
-    try: () => fs.mkdtemp(path.join(os.tmpdir(), "effect-azure-identity-emulator-")),
-    catch: (e) => new EmulatorError({ reason: `could not create a temporary directory: ${String(e)}` })
-  }),
-  (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true }).catch(() => undefined))
-)
-
 const writeFile = (file: string, content: string) =>
-  Effect.tryPromise({
-    try: () => fs.writeFile(file, content, { mode: 0o600 }),
-    catch: (e) => new EmulatorError({ reason: `could not write ${file}: ${String(e)}` })
-  })
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(file, content, { mode: 0o600 })).pipe(
+    Effect.mapError((e) => new EmulatorError({ reason: `could not write ${file}: ${e.message}` }))
+  )
 
 /**
  * Starts the emulator in the current scope; it stops when the scope closes.
@@ -387,7 +378,14 @@ const writeFile = (file: string, content: string) =>
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, EmulatorError, Scope.Scope> =>
+  Effect.provide(start(options), NodeServer.platform)
+
+const start = (
+  options: Options
+): Effect.Effect<Service, EmulatorError, Scope.Scope | FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
     const uuid = randomUuid
     const tenantId = options.tenantId ?? defaultTenantId
     const generatedSecret = `emulator-secret-${(yield* uuid).replace(/-/g, "")}`
@@ -450,9 +448,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
       })
     }
 
-    const dir = yield* tempDirectory
+    const dir = yield* Effect.acquireRelease(
+      fs.makeTempDirectory({ prefix: "effect-azure-identity-emulator-" }).pipe(
+        Effect.mapError((e) => new EmulatorError({ reason: `could not create a temporary directory: ${e.message}` }))
+      ),
+      // already gone (someone cleaned the temp directory) is fine: stopping never fails
+      (dir) => Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
+    )
     const arcKeyDirectory = path.join(dir, "arc-tokens")
-    yield* Effect.promise(() => fs.mkdir(arcKeyDirectory, { recursive: true }).catch(() => undefined))
+    yield* Effect.ignore(fs.makeDirectory(arcKeyDirectory, { recursive: true }))
     const settings: State.Settings = {
       tenantId,
       additionalTenants: options.additionalTenants ?? [],
@@ -484,28 +488,21 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
     }
     const scheme = options.tls === undefined ? "http" : "https"
     const tls = options.tls
-    const nodeServer = yield* Effect.try({
-      try: (): http.Server =>
-        tls === undefined ? http.createServer() : https.createServer({ cert: tls.cert, key: reveal(tls.key) }),
-      // Node's reason names the PEM problem, never the key's text
-      catch: (e) =>
-        new EmulatorError({
-          reason: `the TLS certificate and key cannot be used (${
-            e instanceof Error ? e.message : "unreadable"
-          }): give a PEM certificate and the PEM private key that matches it`
-        })
-    })
-    const server = yield* NodeHttpServer.make(() => nodeServer, { port: listenPort, host }).pipe(
+    const server = yield* NodeServer.listen({
+      host,
+      port: listenPort,
+      tls: tls === undefined ? undefined : { cert: tls.cert, key: reveal(tls.key) }
+    }).pipe(
       Effect.mapError((e) =>
         new EmulatorError({
-          reason: `could not listen on ${host}:${listenPort} (${
-            e.cause instanceof Error ? e.cause.message : String(e.cause)
-          }): choose another port`
+          reason: e.reason === "tls"
+            // Node's reason names the PEM problem, never the key's text
+            ? `the TLS certificate and key cannot be used (${e.detail}): give a PEM certificate and the PEM private ` +
+              `key that matches it`
+            : `could not listen on ${host}:${listenPort} (${e.detail}): choose another port`
         })
       )
     )
-    // Finalizers run in reverse order: drop keep-alive connections first, so closing the server does not wait.
-    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
     const urlHost = host.includes(":") ? `[${host}]` : host
     const url = `${scheme}://${urlHost}:${port}`
@@ -513,16 +510,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
     for (const [route, fault] of Object.entries(options.faults ?? {})) {
       if (fault !== undefined) state.faults.set(route, toFaultSpec(fault))
     }
-    const app = yield* Server.app(state, scheme)
-    yield* server.serve(app)
+    yield* Server.serve(server, state)
 
     const mintFederatedToken: Service["mintFederatedToken"] = (opts = {}) =>
       Effect.gen(function*() {
         const now = Math.floor((yield* Effect.clockWith((c) => c.currentTimeMillis)) / 1000)
         return yield* Jwt.sign(key, {
-          iss: Entra.federationIssuer(url),
+          iss: ClientAuth.federationIssuer(url),
           sub: opts.subject ?? "system:serviceaccount:default:workload",
-          aud: opts.audience ?? Entra.federatedAudience,
+          aud: opts.audience ?? ClientAuth.federatedAudience,
           iat: now,
           nbf: now,
           exp: now + seconds(opts.lifetime ?? Duration.hours(24)),
@@ -614,7 +610,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
           }
           const user = State.findUser(state, opts.username)
           if (user === undefined) return yield* new EmulatorError({ reason: "no such user is registered" })
-          return yield* Entra.mintCode(state, {
+          return yield* AuthorizationCode.mintCode(state, {
             clientId,
             username: user.username,
             tenantId,
@@ -629,9 +625,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
           const user = State.findUser(state, username)
           return user === undefined
             ? false
-            : Entra.decideDeviceCode(state, userCode, { _tag: "Approved", username: user.username })
+            : DeviceCode.decideDeviceCode(state, userCode, { _tag: "Approved", username: user.username })
         }),
-      denyDeviceCode: (userCode) => Effect.sync(() => Entra.decideDeviceCode(state, userCode, { _tag: "Denied" })),
+      denyDeviceCode: (userCode) => Effect.sync(() => DeviceCode.decideDeviceCode(state, userCode, { _tag: "Denied" })),
       pendingDeviceCodes: Effect.sync(() =>
         [...state.deviceCodes.values()].filter((d) => d.status._tag === "Pending").map((d) => d.userCode)
       ),
@@ -660,7 +656,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, EmulatorErro
           if (State.findApp(state, clientId) === undefined) {
             return yield* new EmulatorError({ reason: `no app ${clientId} is registered` })
           }
-          const refreshToken = yield* Entra.mintRefreshToken(state, { clientId, username: user.username, tenantId })
+          const refreshToken = yield* UserTokens.mintRefreshToken(state, {
+            clientId,
+            username: user.username,
+            tenantId
+          })
           return {
             refreshToken: Redacted.make(refreshToken),
             homeAccountId: `${user.objectId}.${tenantId}`,

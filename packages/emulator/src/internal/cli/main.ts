@@ -10,6 +10,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
 import type { AccessToken } from "effect-azure-identity/AccessToken"
 import * as DefaultAzureCredential from "effect-azure-identity/DefaultAzureCredential"
 import type { IdentityError, LinkError } from "effect-azure-identity/IdentityError"
@@ -22,7 +23,6 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs"
 import * as IdentityEmulator from "../../IdentityEmulator.js"
 import { version as libraryVersion } from "../version.js"
 import type { CredentialChoice, NodeServices } from "./credentials.js"
@@ -260,11 +260,12 @@ export const emulatorCommand = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
       const read = (file: string) =>
-        Effect.try({
-          try: () => fs.readFileSync(file, "utf8"),
-          catch: () => new Reported({ exitCode: 1 })
-        }).pipe(Effect.tapError(() => Console.error(`error: cannot read ${file}`)))
+        fs.readFileString(file).pipe(
+          Effect.tapError(() => Console.error(`error: cannot read ${file}`)),
+          Effect.mapError(() => new Reported({ exitCode: 1 }))
+        )
       if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey)) {
         // serving http when https was asked for would be a silent downgrade
         yield* Console.error("error: give both --tls-cert and --tls-key to serve https, or neither")

@@ -4,21 +4,41 @@
  *
  * @internal
  */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
+import * as Schema from "effect/Schema"
 import { randomUuid } from "../ids.js"
-import type { Incoming, Reply } from "./reply.js"
-import { jsonReply } from "./reply.js"
+import { baseUrl, field, json, present, readForm, readQuery } from "./http.js"
 import { appService2017Date } from "./responses.js"
 import type { ResolvedIdentity, State } from "./state.js"
 import { findUser } from "./state.js"
 import { issueManagedIdentityToken, issueUserToken } from "./tokens.js"
 
-const imdsError = (description: string, status = 400): Reply =>
-  jsonReply(status, { error: "invalid_request", error_description: description })
+type Response = HttpServerResponse.HttpServerResponse
 
-const hasMetadataHeader = (incoming: Incoming) => incoming.headers["metadata"]?.toLowerCase() === "true"
+const imdsError = (description: string, status = 400): Response =>
+  json(status, { error: "invalid_request", error_description: description })
+
+const hasMetadataHeader = (request: HttpServerRequest.HttpServerRequest) =>
+  request.headers["metadata"]?.toLowerCase() === "true"
+
+/** The query of a managed-identity request: API version, resource, and the identity it names. @internal */
+export const IdentityQuery = Schema.Struct({
+  "api-version": field,
+  resource: field,
+  client_id: field,
+  clientid: field,
+  object_id: field,
+  principal_id: field,
+  msi_res_id: field,
+  mi_res_id: field
+})
+
+/** @internal */
+export type IdentityQuery = typeof IdentityQuery.Type
 
 /**
  * Picks the identity a request names (`client_id`, `object_id`/`principal_id`, `msi_res_id`/`mi_res_id`), or the
@@ -28,12 +48,12 @@ const hasMetadataHeader = (incoming: Incoming) => incoming.headers["metadata"]?.
  */
 export const selectIdentity = (
   state: State,
-  params: URLSearchParams
+  query: IdentityQuery
 ): ResolvedIdentity | undefined => {
-  const get = (...names: Array<string>) => {
+  const get = (...names: Array<keyof IdentityQuery>) => {
     for (const n of names) {
-      const v = params.get(n)
-      if (v !== null && v !== "") return v
+      const v = present(query[n])
+      if (v !== undefined) return v
     }
     return undefined
   }
@@ -47,11 +67,11 @@ export const selectIdentity = (
   return ids.find((i) => i.systemAssigned)
 }
 
-const imdsBody = (state: State, incoming: Incoming, identity: ResolvedIdentity, resource: string) =>
+const imdsBody = (state: State, identity: ResolvedIdentity, resource: string) =>
   Effect.map(
-    issueManagedIdentityToken(state, { baseUrl: incoming.baseUrl, identity, resource }),
+    Effect.flatMap(baseUrl(state), (url) => issueManagedIdentityToken(state, { baseUrl: url, identity, resource })),
     (issued) =>
-      jsonReply(200, {
+      json(200, {
         access_token: issued.accessToken,
         client_id: identity.clientId,
         expires_in: String(issued.lifetimeSeconds),
@@ -65,23 +85,21 @@ const imdsBody = (state: State, incoming: Incoming, identity: ResolvedIdentity, 
   )
 
 /** `GET /metadata/identity/oauth2/token` (IMDS; also Arc after its challenge). @internal */
-export const imds = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
-  Effect.suspend(() => {
-    if (!hasMetadataHeader(incoming)) return Effect.succeed(imdsError("Required metadata header not specified"))
-    if (incoming.method !== "GET") return Effect.succeed(imdsError("Only GET is supported", 405))
-    if (incoming.query.get("api-version") === null) {
-      return Effect.succeed(imdsError("Required parameter 'api-version' not specified"))
-    }
-    const resource = incoming.query.get("resource")
-    if (resource === null || resource === "") {
-      return Effect.succeed(imdsError("Required audience parameter not specified"))
-    }
-    const identity = selectIdentity(state, incoming.query)
-    if (identity === undefined) return Effect.succeed(imdsError("Identity not found"))
-    return imdsBody(state, incoming, identity, resource)
+export const imds = (state: State) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!hasMetadataHeader(request)) return imdsError("Required metadata header not specified")
+    if (request.method !== "GET") return imdsError("Only GET is supported", 405)
+    const query = yield* readQuery(IdentityQuery)
+    if (query["api-version"] === undefined) return imdsError("Required parameter 'api-version' not specified")
+    const resource = present(query.resource)
+    if (resource === undefined) return imdsError("Required audience parameter not specified")
+    const identity = selectIdentity(state, query)
+    if (identity === undefined) return imdsError("Identity not found")
+    return yield* imdsBody(state, identity, resource)
   })
 
-const appServiceError = (status: number, message: string): Reply => jsonReply(status, { statusCode: status, message })
+const appServiceError = (status: number, message: string): Response => json(status, { statusCode: status, message })
 
 /**
  * The App Service token routes: the secret header checked, then a token for the resource and identity asked for,
@@ -89,35 +107,29 @@ const appServiceError = (status: number, message: string): Reply => jsonReply(st
  */
 const appServiceToken = (
   state: State,
-  incoming: Incoming,
   header: { readonly name: string; readonly label: string; readonly expected: string },
   body: (issued: { accessToken: string; expiresOnSeconds: number }, identity: { clientId: string }) => object
-): Effect.Effect<Reply> =>
-  Effect.suspend(() => {
-    if (incoming.headers[header.name] !== header.expected) {
-      return Effect.succeed(
-        appServiceError(401, `Unauthorized: the ${header.label} header is missing or wrong.`)
-      )
+) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (request.headers[header.name] !== header.expected) {
+      return appServiceError(401, `Unauthorized: the ${header.label} header is missing or wrong.`)
     }
-    const resource = incoming.query.get("resource")
-    if (resource === null || resource === "") {
-      return Effect.succeed(appServiceError(400, "The 'resource' query parameter is required."))
-    }
-    const identity = selectIdentity(state, incoming.query)
+    const query = yield* readQuery(IdentityQuery)
+    const resource = present(query.resource)
+    if (resource === undefined) return appServiceError(400, "The 'resource' query parameter is required.")
+    const identity = selectIdentity(state, query)
     if (identity === undefined) {
-      return Effect.succeed(appServiceError(400, "No managed identity matches the identifier in the request."))
+      return appServiceError(400, "No managed identity matches the identifier in the request.")
     }
-    return Effect.map(
-      issueManagedIdentityToken(state, { baseUrl: incoming.baseUrl, identity, resource }),
-      (issued) => jsonReply(200, { ...body(issued, identity), resource, token_type: "Bearer" })
-    )
+    const issued = yield* issueManagedIdentityToken(state, { baseUrl: yield* baseUrl(state), identity, resource })
+    return json(200, { ...body(issued, identity), resource, token_type: "Bearer" })
   })
 
 /** `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`. @internal */
-export const appService2019 = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+export const appService2019 = (state: State) =>
   appServiceToken(
     state,
-    incoming,
     { name: "x-identity-header", label: "X-IDENTITY-HEADER", expected: state.settings.identityHeader },
     (issued, identity) => ({
       access_token: issued.accessToken,
@@ -127,10 +139,9 @@ export const appService2019 = (state: State, incoming: Incoming): Effect.Effect<
   )
 
 /** `GET {MSI_ENDPOINT}?api-version=2017-09-01&resource=…` with `secret`; `expires_on` is a date string. @internal */
-export const appService2017 = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+export const appService2017 = (state: State) =>
   appServiceToken(
     state,
-    incoming,
     { name: "secret", label: "secret", expected: state.settings.msiSecret },
     (issued) => ({
       access_token: issued.accessToken,
@@ -138,19 +149,22 @@ export const appService2017 = (state: State, incoming: Incoming): Effect.Effect<
     })
   )
 
+const CloudShellForm = Schema.Struct({ resource: field })
+
 /** `POST {MSI_ENDPOINT}` with `Metadata: true` and form `resource=…`: a token for the signed-in portal user. @internal */
-export const cloudShell = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
-  Effect.suspend(() => {
-    if (!hasMetadataHeader(incoming)) return Effect.succeed(imdsError("Required metadata header not specified"))
-    const resource = incoming.form.get("resource")
-    if (resource === null || resource === "") {
-      return Effect.succeed(imdsError("Required audience parameter not specified"))
-    }
+export const cloudShell = (state: State) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!hasMetadataHeader(request)) return imdsError("Required metadata header not specified")
+    const form = yield* Effect.either(readForm(CloudShellForm))
+    if (form._tag === "Left") return imdsError(form.left.description, form.left.status)
+    const resource = present(form.right.resource)
+    if (resource === undefined) return imdsError("Required audience parameter not specified")
     const user = findUser(state, undefined)
-    if (user === undefined) return Effect.succeed(imdsError("No user is signed in to Cloud Shell"))
-    return Effect.map(
+    if (user === undefined) return imdsError("No user is signed in to Cloud Shell")
+    return yield* Effect.map(
       issueUserToken(state, {
-        baseUrl: incoming.baseUrl,
+        baseUrl: yield* baseUrl(state),
         tenantId: state.settings.tenantId,
         app: { clientId: "00000000-0000-0000-0000-cloudshell00" },
         user,
@@ -159,7 +173,7 @@ export const cloudShell = (state: State, incoming: Incoming): Effect.Effect<Repl
         lifetimeSeconds: state.settings.tokenLifetimeSeconds
       }),
       (issued) =>
-        jsonReply(200, {
+        json(200, {
           access_token: issued.accessToken,
           refresh_token: "",
           expires_in: String(issued.lifetimeSeconds),
@@ -177,36 +191,41 @@ export const cloudShell = (state: State, incoming: Incoming): Effect.Effect<Repl
  *
  * @internal
  */
-export const arc = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+export const arc = (state: State) =>
   Effect.gen(function*() {
-    if (!hasMetadataHeader(incoming)) return imdsError("Required metadata header not specified")
-    if (incoming.query.get("api-version") === null) return imdsError("Required parameter 'api-version' not specified")
-    const authorization = incoming.headers["authorization"]
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!hasMetadataHeader(request)) return imdsError("Required metadata header not specified")
+    const query = yield* readQuery(IdentityQuery)
+    if (query["api-version"] === undefined) return imdsError("Required parameter 'api-version' not specified")
+    const authorization = request.headers["authorization"]
     if (authorization === undefined || !/^basic /i.test(authorization)) {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
       const secret = (yield* randomUuid).replace(/-/g, "")
       const file = path.join(state.settings.arcKeyDirectory, `${(yield* randomUuid)}.key`)
-      const written = yield* Effect.promise(() =>
-        fs.writeFile(file, secret, { mode: 0o600 }).then(() => true, () => false)
+      const written = yield* fs.writeFileString(file, secret, { mode: 0o600 }).pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
       )
-      if (!written) return jsonReply(500, { error: "server_error", error_description: "Could not write the key file" })
+      if (!written) return json(500, { error: "server_error", error_description: "Could not write the key file" })
       state.arcKeys.add(secret)
-      return jsonReply(401, { error: "unauthorized", error_description: "Authorization header is required" }, {
+      return json(401, { error: "unauthorized", error_description: "Authorization header is required" }, {
         "www-authenticate": `Basic realm=${file}`
       })
     }
     const presented = authorization.slice("basic ".length).trim()
     if (!state.arcKeys.has(presented)) {
-      return jsonReply(401, {
+      return json(401, {
         error: "unauthorized",
         error_description: "The key in the Authorization header is wrong"
       })
     }
-    const resource = incoming.query.get("resource")
-    if (resource === null || resource === "") return imdsError("Required audience parameter not specified")
+    const resource = present(query.resource)
+    if (resource === undefined) return imdsError("Required audience parameter not specified")
     const identity = state.settings.identities.find((i) => i.systemAssigned)
     if (identity === undefined) return imdsError("Identity not found")
-    if (selectIdentity(state, incoming.query) !== identity) {
+    if (selectIdentity(state, query) !== identity) {
       return imdsError("Azure Arc supports only the system-assigned identity")
     }
-    return yield* imdsBody(state, incoming, identity, resource)
+    return yield* imdsBody(state, identity, resource)
   })
