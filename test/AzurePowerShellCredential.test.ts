@@ -222,7 +222,8 @@ const dirs: Record<string, string> = {}
  * prints the token only if the script converts a SecureString to text, and the string "System.Security.SecureString"
  * otherwise (what `$result.Token` gives when printed unconverted).
  */
-const stub = (dir: string, mode: string) => `#!/bin/sh
+const stub = (dir: string, mode: string) =>
+  `#!/bin/sh
 printf '%s' "$4" | base64 -d | tr -d '\\000' > "${dir}/script.ps1"
 { for a in "$1" "$2" "$3"; do echo "$a"; done; echo "RESOURCE=$AZURE_IDENTITY_POWERSHELL_RESOURCE"; echo "TENANT=$AZURE_IDENTITY_POWERSHELL_TENANT_ID"; pwd; } > "${dir}/call.log"
 case "${mode}" in
