@@ -87,6 +87,16 @@ export interface Options {
   readonly retryPolicy?: RetryPolicy | undefined
   /** How long one OIDC request may take, retries included. Default 30 seconds. */
   readonly oidcRequestTimeout?: Duration.DurationInput | undefined
+  /**
+   * Send token requests to a regional endpoint (ESTS-R): a region name such as `westus`, or `tryAutoDetect` to read
+   * it from `REGION_NAME` / IMDS. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`; unset: the global endpoint.
+   */
+  readonly regionalAuthority?: string | undefined
+  /** Where and how long `tryAutoDetect` asks IMDS (default `AZURE_POD_IDENTITY_AUTHORITY_HOST` / 169.254.169.254, 2 s). */
+  readonly regionDetection?: {
+    readonly imdsEndpoint?: string | undefined
+    readonly timeout?: Duration.DurationInput | undefined
+  } | undefined
 }
 
 /**
