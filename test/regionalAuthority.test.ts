@@ -14,9 +14,9 @@ import { decodeJwt } from "jose"
 import { CertificateCredential, ClientAssertionCredential, ClientSecretCredential } from "../src/index.js"
 import type { IdentityError, TokenCredential } from "../src/index.js"
 import * as Regional from "../src/internal/regionalAuthority.js"
-import { failureOf, withCredentialOver } from "./support/helpers.js"
+import { failureOf, withCredentialOver, withEnv } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
-import { json, reset, text, tokenBody } from "./support/mockHttp.js"
+import { json, mockHttp, reset, text, tokenBody } from "./support/mockHttp.js"
 import { makeSelfSigned } from "./support/tls.js"
 
 const TENANT = "11111111-2222-3333-4444-555555555555"
@@ -245,4 +245,23 @@ describe("regional token requests", () => {
         }),
       { AZURE_REGIONAL_AUTHORITY_NAME: "uksouth" }
     ))
+
+  it.effect("a detection interrupted half-way leaves nothing behind: the next request detects again, then never", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const http = mockHttp(() => (++calls === 1 ? Effect.never : text(200, "eastus2", "text/plain")))
+      const regional = yield* Regional.make(http.client, "https://login.microsoftonline.com", {
+        regionalAuthority: "tryAutoDetect",
+        regionDetection: { imdsEndpoint: IMDS }
+      })
+      assert.isTrue(Either.isRight(regional))
+      if (Either.isLeft(regional)) return
+      const first = yield* Effect.fork(regional.right.host(TENANT))
+      yield* TestClock.adjust("500 millis")
+      yield* Fiber.interrupt(first)
+      assert.strictEqual(yield* regional.right.host(TENANT), "https://eastus2.login.microsoft.com")
+      assert.strictEqual(yield* regional.right.host("adfs"), "https://login.microsoftonline.com")
+      assert.strictEqual(yield* regional.right.host(TENANT), "https://eastus2.login.microsoft.com")
+      assert.strictEqual(http.requests.length, 2)
+    }).pipe(withEnv({})))
 })

@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as SynchronizedRef from "effect/SynchronizedRef"
 import * as AuthorityHost from "../AuthorityHost.js"
 
 /** @internal */
@@ -189,9 +190,14 @@ export const make = (
         return Either.right({ host: (tenantId: string) => Effect.succeed(host(tenantId)) })
       }
       case "AutoDetect": {
-        const detected = yield* Effect.cached(
-          detectRegion(client.pipe(HttpClient.withTracerPropagation(false)), options.regionDetection)
-        )
+        // Detected once. The lock is held for at most the detection timeout; a caller interrupted while holding it
+        // leaves nothing behind, and the next caller detects again (a memoized effect would wait forever instead).
+        const memo = yield* SynchronizedRef.make(Option.none<Option.Option<string>>())
+        const detect = detectRegion(client.pipe(HttpClient.withTracerPropagation(false)), options.regionDetection)
+        const detected = SynchronizedRef.modifyEffect(memo, (known) =>
+          Option.isSome(known)
+            ? Effect.succeed([known.value, known] as const)
+            : Effect.map(detect, (region) => [region, Option.some(region)] as const))
         return Either.right({ host: (tenantId: string) => Effect.map(detected, (r) => forTenant(r)(tenantId)) })
       }
     }
