@@ -5,8 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
 import { AzurePipelinesCredential, TokenCredential } from "../src/index.js"
 import type { IdentityError } from "../src/index.js"
 import * as IdentityNode from "../src/node.js"
@@ -118,6 +120,26 @@ describe("AzurePipelinesCredential with a mock HttpClient", () => {
           yield* credential.getToken(SCOPE)
           const assertions = requests.filter((r) => !isOidc(r)).map((r) => r.form.client_assertion)
           assert.deepStrictEqual(assertions, ["oidc-1", "oidc-2"])
+        })
+    ))
+
+  it.effect("a transient OIDC answer (503) is retried after a delay", () =>
+    withPipelines(
+      (() => {
+        const next = pipelineHandler()
+        let oidcCalls = 0
+        return (request: Recorded): Answer =>
+          isOidc(request) && oidcCalls++ === 0 ? json(503, { message: "busy" }) : next(request)
+      })(),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(credential.getToken(SCOPE))
+          yield* TestClock.adjust("100 millis")
+          assert.strictEqual(requests.length, 1, "waits before retrying")
+          yield* TestClock.adjust("5 seconds")
+          const token = yield* Fiber.join(fiber)
+          assert.strictEqual(Redacted.value(token.token), "tok-1")
+          assert.deepStrictEqual(requests.map((r) => isOidc(r)), [true, true, false])
         })
     ))
 
