@@ -170,7 +170,9 @@ export const makeClientCredentials = (
       const { claims, key, list, tenantId } = entry
       return cache.get(
         key,
-        Effect.flatMap(regional.right.host(tenantId), (host) => fetch(host, tenantId, list, claims)),
+        Effect.suspend(() =>
+          Effect.flatMap(regional.right.host(tenantId), (host) => fetch(host, tenantId, list, claims))
+        ),
         bypass
       )
     })

@@ -191,7 +191,8 @@ export const make = (
       }
       case "AutoDetect": {
         // Detected once. The lock is held for at most the detection timeout; a caller interrupted while holding it
-        // leaves nothing behind, and the next caller detects again (a memoized effect would wait forever instead).
+        // leaves nothing behind, and the next caller detects again (`Effect.cached` would hand that interruption to
+        // every later caller).
         const memo = yield* SynchronizedRef.make(Option.none<Option.Option<string>>())
         const detect = detectRegion(client.pipe(HttpClient.withTracerPropagation(false)), options.regionDetection)
         const detected = SynchronizedRef.modifyEffect(memo, (known) =>
