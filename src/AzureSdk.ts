@@ -65,6 +65,7 @@ import {
   CredentialUnavailableError,
   isIdentityError
 } from "./IdentityError.js"
+import * as BearerTokenProvider from "./internal/bearerTokenProvider.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 // -----------------------------------------------------------------------------
@@ -562,3 +563,45 @@ export const fromTokenCredential = (
   options?: FromOptions
 ): Layer.Layer<TokenCredential.TokenCredential> =>
   Layer.succeed(TokenCredential.TokenCredential, makeFromTokenCredential(credential, options))
+
+// -----------------------------------------------------------------------------
+// getBearerTokenProvider
+// -----------------------------------------------------------------------------
+
+/**
+ * Options of `getBearerTokenProvider`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BearerTokenProviderOptions = BearerTokenProvider.ProviderOptions
+
+/**
+ * Like `@azure/identity`'s `getBearerTokenProvider`: a function that resolves to a bearer token for `scopes`, for
+ * Promise code that sets `Authorization` headers itself (OpenAI clients, `fetch`). Takes any `@azure/core-auth`
+ * credential: one from `toTokenCredential` / `createCredential`, or an `@azure/identity` one. The token is kept per
+ * provider and refreshed as the Azure SDK's bearer-token policy does: in the background from 2 minutes before it
+ * expires (or from `refreshAfterTimestamp`), at once within 1 second of expiry. A failure rejects with the
+ * credential's error; a credential answering `null` rejects with `Error("Failed to get access token")`.
+ *
+ * @example
+ * ```ts
+ * import { AzureSdk } from "effect-azure-identity"
+ *
+ * const credential = AzureSdk.createCredential()
+ * const getToken = AzureSdk.getBearerTokenProvider(credential, "https://cognitiveservices.azure.com/.default")
+ * const response = await fetch("https://my-resource.openai.azure.com/openai/models?api-version=2024-10-21", {
+ *   headers: { authorization: `Bearer ${await getToken()}` }
+ * })
+ * console.log(response.status)
+ * await credential.close()
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const getBearerTokenProvider = (
+  credential: CoreAuth.TokenCredential,
+  scopes: string | ReadonlyArray<string>,
+  options?: BearerTokenProviderOptions
+): () => Promise<string> => BearerTokenProvider.make(credential, scopes, options)

@@ -32,6 +32,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
@@ -58,6 +59,16 @@ export interface Options<E = never> {
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
   readonly retryPolicy?: RetryOptions | undefined
+  /**
+   * Send token requests to a regional endpoint (ESTS-R): a region name such as `westus`, or `tryAutoDetect` to read
+   * it from `REGION_NAME` / IMDS. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`; unset: the global endpoint.
+   */
+  readonly regionalAuthority?: string | undefined
+  /** Where and how long `tryAutoDetect` asks IMDS (default `AZURE_POD_IDENTITY_AUTHORITY_HOST` / 169.254.169.254, 2 s). */
+  readonly regionDetection?: {
+    readonly imdsEndpoint?: string | undefined
+    readonly timeout?: Duration.DurationInput | undefined
+  } | undefined
 }
 
 /**

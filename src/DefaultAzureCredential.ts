@@ -11,7 +11,8 @@
  *    so a machine without it moves on within a second; a negative probe is remembered for 5 minutes only;
  * 4. `SharedTokenCacheCredential` — a user signed in through a tool that writes the MSAL shared cache;
  * 5. `AzureCliCredential` — `az login`;
- * 6. `AzureDeveloperCliCredential` — `azd auth login`.
+ * 6. `AzurePowerShellCredential` — `Connect-AzAccount` (Azure PowerShell);
+ * 7. `AzureDeveloperCliCredential` — `azd auth login`.
  *
  * Rules of the chain (see `ChainedTokenCredential`): a link that is not configured or cannot be reached
  * (`CredentialUnavailableError`) or needs a user sign-in (`AuthenticationRequiredError`) passes to the next; a link
@@ -23,7 +24,7 @@
  *
  * Choose the members with `AZURE_TOKEN_CREDENTIALS` (read through `Config` when the layer is built; trimmed, any
  * case): `prod` (Environment, WorkloadIdentity, ManagedIdentity), `dev` (SharedTokenCache, AzureCli,
- * AzureDeveloperCli), or one credential's name such as `ManagedIdentityCredential` (only that one; a managed
+ * AzurePowerShell, AzureDeveloperCli), or one credential's name such as `ManagedIdentityCredential` (only that one; a managed
  * identity chosen this way is not probed and keeps its normal retries). Any other value makes every `getToken` fail
  * with a `CredentialUnavailableError` that lists the valid values. The `exclude` option removes members on top of
  * that.
@@ -54,6 +55,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as AzureCliCredential from "./AzureCliCredential.js"
 import * as AzureDeveloperCliCredential from "./AzureDeveloperCliCredential.js"
+import * as AzurePowerShellCredential from "./AzurePowerShellCredential.js"
 import * as ChainedTokenCredential from "./ChainedTokenCredential.js"
 import * as EnvironmentCredential from "./EnvironmentCredential.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
@@ -80,6 +82,7 @@ export const members = [
   "ManagedIdentityCredential",
   "SharedTokenCacheCredential",
   "AzureCliCredential",
+  "AzurePowerShellCredential",
   "AzureDeveloperCliCredential"
 ] as const
 
@@ -110,6 +113,7 @@ export const prodMembers: ReadonlyArray<Member> = [
 export const devMembers: ReadonlyArray<Member> = [
   "SharedTokenCacheCredential",
   "AzureCliCredential",
+  "AzurePowerShellCredential",
   "AzureDeveloperCliCredential"
 ]
 
@@ -128,10 +132,10 @@ export interface Options {
   readonly workloadIdentityClientId?: string | undefined
   /**
    * The tenant for workload identity (default `AZURE_TENANT_ID`), the shared token cache (account filter), the
-   * Azure CLI and the Azure Developer CLI (default: the tool's current tenant).
+   * Azure CLI, Azure PowerShell and the Azure Developer CLI (default: the tool's current tenant).
    */
   readonly tenantId?: string | undefined
-  /** How long `az` and `azd` may run. Default 10 seconds. */
+  /** How long `az`, `pwsh` and `azd` may run. Default 10 seconds. */
   readonly processTimeout?: Duration.DurationInput | undefined
   /** Tenants `getToken` may ask for besides the configured one. Defaults to `AZURE_ADDITIONALLY_ALLOWED_TENANTS`. */
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
@@ -143,6 +147,8 @@ export interface Options {
   readonly sharedTokenCache?: SharedTokenCacheCredential.Options | undefined
   /** More options for the Azure CLI member (e.g. `subscription`, `environment`). */
   readonly azureCli?: AzureCliCredential.Options | undefined
+  /** More options for the Azure PowerShell member (e.g. `environment`, `executable`). */
+  readonly azurePowerShell?: AzurePowerShellCredential.Options | undefined
   /** More options for the Azure Developer CLI member (e.g. `environment`). */
   readonly azureDeveloperCli?: AzureDeveloperCliCredential.Options | undefined
 }
@@ -263,6 +269,13 @@ export const make = (
             tenantId: options.tenantId,
             ...processTimeout,
             ...options.azureCli
+          })
+        case "AzurePowerShellCredential":
+          return AzurePowerShellCredential.make({
+            additionallyAllowedTenants: options.additionallyAllowedTenants,
+            tenantId: options.tenantId,
+            ...processTimeout,
+            ...options.azurePowerShell
           })
         case "AzureDeveloperCliCredential":
           return AzureDeveloperCliCredential.make({

@@ -30,6 +30,16 @@ export * as AzureDeveloperCliCredential from "./AzureDeveloperCliCredential.js"
 /**
  * @since 0.1.0
  */
+export * as AzurePipelinesCredential from "./AzurePipelinesCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as AzurePowerShellCredential from "./AzurePowerShellCredential.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AzureSdk from "./AzureSdk.js"
 
 /**

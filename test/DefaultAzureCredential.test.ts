@@ -31,6 +31,7 @@ const allLinks = [
   "ManagedIdentityCredential",
   "SharedTokenCacheCredential",
   "AzureCliCredential",
+  "AzurePowerShellCredential",
   "AzureDeveloperCliCredential"
 ]
 
@@ -96,14 +97,15 @@ describe("DefaultAzureCredential", () => {
         assert.include(lines[1], "AZURE_TENANT_ID")
         assert.include(lines[3], "did not answer the probe within 1000 ms")
         assert.include(lines[5], "az login")
-        assert.include(lines[6], "azd auth login")
+        assert.include(lines[6], "Connect-AzAccount")
+        assert.include(lines[7], "azd auth login")
         // one probe request (no Metadata header), nothing else on the network
         assert.strictEqual(h.http.requests.length, 1)
         assert.isUndefined(h.http.requests[0]!.headers["metadata"])
-        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "azd"])
+        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "pwsh", "azd"])
         // the negative probe is remembered: the next call reports every link without waiting at all
         const again = chainError(yield* Effect.exit(credential.getToken(SCOPE)))
-        assert.strictEqual(again.errors.length, 6)
+        assert.strictEqual(again.errors.length, 7)
         assert.strictEqual(h.http.requests.length, 1)
       })
     )
@@ -188,11 +190,11 @@ describe("DefaultAzureCredential", () => {
         const fallback = yield* Effect.fork(credential.getToken("https://graph.microsoft.com/.default"))
         yield* TestClock.adjust("1 second")
         assert.strictEqual(Redacted.value((yield* Fiber.join(fallback)).token), "azd-token")
-        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "az", "az", "azd"])
+        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "az", "az", "pwsh", "azd"])
         assert.strictEqual(h.http.requests.length, 2)
         // and azd is now asked first
         yield* credential.getToken("https://management.azure.com/.default")
-        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "az", "az", "azd", "azd"])
+        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "az", "az", "pwsh", "azd", "azd"])
       })
     )
   })
@@ -201,7 +203,12 @@ describe("DefaultAzureCredential", () => {
     Effect.gen(function*() {
       for (
         const [value, expected] of [
-          ["dev", ["SharedTokenCacheCredential", "AzureCliCredential", "AzureDeveloperCliCredential"]],
+          ["dev", [
+            "SharedTokenCacheCredential",
+            "AzureCliCredential",
+            "AzurePowerShellCredential",
+            "AzureDeveloperCliCredential"
+          ]],
           [" PROD ", ["EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential"]]
         ] as const
       ) {
@@ -235,14 +242,14 @@ describe("DefaultAzureCredential", () => {
   })
 
   it.effect("an invalid AZURE_TOKEN_CREDENTIALS is a clear error from getToken (the layer still builds)", () => {
-    const h = harness({ env: { AZURE_TOKEN_CREDENTIALS: "AzurePowerShellCredential" } })
+    const h = harness({ env: { AZURE_TOKEN_CREDENTIALS: "AzurePipelinesCredential" } })
     return h.run((credential) =>
       Effect.gen(function*() {
         const error = failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
         assert.strictEqual(error._tag, "CredentialUnavailableError")
         assert.include(
           error.message,
-          "DefaultAzureCredential is unavailable: AZURE_TOKEN_CREDENTIALS is set to \"AzurePowerShellCredential\""
+          "DefaultAzureCredential is unavailable: AZURE_TOKEN_CREDENTIALS is set to \"AzurePipelinesCredential\""
         )
         assert.include(error.message, "\"prod\"")
         assert.include(error.message, "\"dev\"")
@@ -264,6 +271,7 @@ describe("DefaultAzureCredential", () => {
             "EnvironmentCredential",
             "WorkloadIdentityCredential",
             "AzureCliCredential",
+            "AzurePowerShellCredential",
             "AzureDeveloperCliCredential"
           ])
           assert.strictEqual(h.http.requests.length, 0)
@@ -335,16 +343,55 @@ describe("DefaultAzureCredential", () => {
     return h.run((credential) =>
       Effect.gen(function*() {
         const fiber = yield* Effect.fork(Effect.exit(credential.getToken(SCOPE)))
+        yield* TestClock.adjust("3 seconds") // pwsh times out
         yield* TestClock.adjust("2999 millis")
         assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
         yield* TestClock.adjust("1 millis")
         const error = chainError(yield* Fiber.join(fiber))
         assert.deepStrictEqual(error.errors.map((e) => e.credential), [
           "SharedTokenCacheCredential",
+          "AzurePowerShellCredential",
           "AzureDeveloperCliCredential"
         ])
         assert.include(error.errors[1]!.reason, "within 3s")
-        assert.deepStrictEqual(h.exec.commands[0]!.args.slice(-2), ["--tenant-id", "contoso.onmicrosoft.com"])
+        assert.include(error.errors[2]!.reason, "within 3s")
+        assert.strictEqual(h.exec.commands[0]!.env.AZURE_IDENTITY_POWERSHELL_TENANT_ID, "contoso.onmicrosoft.com")
+        assert.deepStrictEqual(h.exec.commands[1]!.args.slice(-2), ["--tenant-id", "contoso.onmicrosoft.com"])
+      })
+    )
+  })
+
+  it.effect("AZURE_TOKEN_CREDENTIALS=AzurePowerShellCredential: only pwsh, with the azurePowerShell options", () => {
+    const h = harness({
+      commands: () => output(JSON.stringify({ Token: "pwsh-token", ExpiresOn: Math.floor(T0 / 1000) + 3600 })),
+      env: { AZURE_TOKEN_CREDENTIALS: " azurepowershellcredential " },
+      dac: { azurePowerShell: { executable: "/opt/pwsh/pwsh" } }
+    })
+    return h.run((credential) =>
+      Effect.gen(function*() {
+        const token = yield* credential.getToken(SCOPE)
+        assert.strictEqual(Redacted.value(token.token), "pwsh-token")
+        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["/opt/pwsh/pwsh"])
+        assert.strictEqual(h.http.requests.length, 0)
+      })
+    )
+  })
+
+  it.effect("Azure PowerShell answers after the Azure CLI is not signed in", () => {
+    const h = harness({
+      commands: (c) =>
+        c.executable === "az"
+          ? { _tag: "output", exitCode: 1, stderr: "ERROR: Please run 'az login' to setup account." }
+          : c.executable === "pwsh"
+          ? output(JSON.stringify({ Token: "pwsh-token", ExpiresOn: Math.floor(T0 / 1000) + 3600 }))
+          : output(azdJson("azd-token")),
+      env: { AZURE_TOKEN_CREDENTIALS: "dev" }
+    })
+    return h.run((credential) =>
+      Effect.gen(function*() {
+        const token = yield* credential.getToken(SCOPE)
+        assert.strictEqual(Redacted.value(token.token), "pwsh-token")
+        assert.deepStrictEqual(h.exec.commands.map((c) => c.executable), ["az", "pwsh"])
       })
     )
   })

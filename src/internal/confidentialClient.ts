@@ -12,6 +12,7 @@ import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { entraClient, mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
+import * as Regional from "./regionalAuthority.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
 /** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
@@ -33,7 +34,7 @@ export interface GrantContext {
 }
 
 /** @internal */
-export interface BaseOptions {
+export interface BaseOptions extends Regional.Options {
   readonly tenantId?: string | undefined
   readonly clientId?: string | undefined
   readonly authorityHost?: string | undefined
@@ -118,20 +119,22 @@ export const makeClientCredentials = (
     const resolvedEither = yield* resolve(credential, options)
     if (Either.isLeft(resolvedEither)) return unavailable(credential, resolvedEither.left)
     const resolved = resolvedEither.right
+    const regional = yield* Regional.make(resolved.client, resolved.authorityHost, options)
+    if (Either.isLeft(regional)) return unavailable(credential, regional.left)
     const cache = yield* TokenCacheEngine.make({
       partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
       name: credential
     })
-    const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
+    const fetch = (authorityHost: string, tenantId: string, scopes: ReadonlyArray<string>, claims?: string) =>
       requestToken(resolved.client, {
         credential,
-        authorityHost: resolved.authorityHost,
+        authorityHost,
         tenantId,
         scopes,
         claims,
         retryPolicy: resolved.retryPolicy,
         form: Effect.map(
-          clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(resolved.authorityHost, tenantId) }),
+          clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
           (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
         )
       }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
@@ -165,7 +168,13 @@ export const makeClientCredentials = (
         }
       }
       const { claims, key, list, tenantId } = entry
-      return cache.get(key, Effect.suspend(() => fetch(tenantId, list, claims)), bypass)
+      return cache.get(
+        key,
+        Effect.suspend(() =>
+          Effect.flatMap(regional.right.host(tenantId), (host) => fetch(host, tenantId, list, claims))
+        ),
+        bypass
+      )
     })
   }).pipe(Effect.annotateLogs("module", credential))
 

@@ -31,10 +31,11 @@ beforeAll(() => {
 })
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }))
 
-/** Hermetic options: IMDS at `imds`, no Arc agent, `az` / `azd` looked up in an empty directory. */
+/** Hermetic options: IMDS at `imds`, no Arc agent, `az` / `pwsh` / `azd` looked up in an empty directory. */
 const hermetic = (imds: string): DefaultAzureCredential.Options => ({
   managedIdentity: { imdsEndpoint: imds, azureArc: { himdsPaths: [] } },
   azureCli: { environment: { PATH: emptyBin } },
+  azurePowerShell: { environment: { PATH: emptyBin } },
   azureDeveloperCli: { environment: { PATH: emptyBin } }
 })
 
@@ -143,10 +144,12 @@ describe("DefaultAzureCredential over loopback (real Node services)", () => {
         "ManagedIdentityCredential",
         "SharedTokenCacheCredential",
         "AzureCliCredential",
+        "AzurePowerShellCredential",
         "AzureDeveloperCliCredential"
       ])
       assert.include(error.errors[2].reason, "did not answer the probe within 1000 ms")
       assert.include(error.errors[4].reason, "was not found on PATH")
+      assert.include(error.errors[5].reason, "(pwsh) was not found on PATH")
       assert.isBelow(elapsed, 2_000)
     }).pipe(Effect.scoped))
 
@@ -160,7 +163,7 @@ describe("DefaultAzureCredential over loopback (real Node services)", () => {
       )
       const elapsed = Date.now() - started
       const error = failureOf(exit)
-      assert.strictEqual(error.errors.length, 6)
+      assert.strictEqual(error.errors.length, 7)
       assert.include(error.errors[2].reason, "could not be reached")
       assert.isBelow(elapsed, 1_500)
     }))
