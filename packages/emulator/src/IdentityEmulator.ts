@@ -59,6 +59,7 @@ import * as DeviceCode from "./internal/emulator/entra/deviceCode.js"
 import * as UserTokens from "./internal/emulator/entra/userTokens.js"
 import * as Jwt from "./internal/emulator/jwt.js"
 import * as NodeServer from "./internal/emulator/nodeServer.js"
+import * as Pipelines from "./internal/emulator/pipelines.js"
 import * as Server from "./internal/emulator/server.js"
 import * as State from "./internal/emulator/state.js"
 import * as Tokens from "./internal/emulator/tokens.js"
@@ -193,6 +194,7 @@ export type Scenario =
   | "app-service-2017"
   | "cloud-shell"
   | "azure-arc"
+  | "azure-pipelines"
   | "all"
 
 /**
@@ -207,6 +209,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
   "app-service-2017",
   "cloud-shell",
   "azure-arc",
+  "azure-pipelines",
   "all"
 ]
 
@@ -227,6 +230,8 @@ export interface Endpoints {
   readonly arc: string
   readonly arcImdsEndpoint: string
   readonly deviceLogin: string
+  /** Azure Pipelines' OIDC endpoint (`SYSTEM_OIDCREQUESTURI`). */
+  readonly pipelinesOidc: string
 }
 
 /**
@@ -472,6 +477,8 @@ const start = (
       msiSecret: options.msiSecret === undefined
         ? `emulator-msi-secret-${(yield* uuid).slice(0, 8)}`
         : reveal(options.msiSecret),
+      pipelinesAccessToken: `emulator-system-access-token-${(yield* uuid).replace(/-/g, "")}`,
+      pipelinesServiceConnectionId: yield* uuid,
       deviceCodeIntervalSeconds: options.deviceCodeIntervalSeconds ?? 5,
       autoApproveDeviceCodes: options.autoApproveDeviceCodes ?? false,
       arcKeyDirectory
@@ -542,7 +549,8 @@ const start = (
       msiEndpoint: `${url}${Server.paths.msiLegacy}`,
       arc: `${url}${Server.paths.arcBase}${Server.paths.imds}`,
       arcImdsEndpoint: `${url}${Server.paths.arcBase}`,
-      deviceLogin: `${url}${Server.paths.devicelogin}`
+      deviceLogin: `${url}${Server.paths.devicelogin}`,
+      pipelinesOidc: `${url}${Pipelines.path}`
     }
     const secretValue = firstApp.secrets[0] ?? ""
     const envFor = (scenario: Scenario): Record<string, string> => {
@@ -566,6 +574,15 @@ const start = (
           return { MSI_ENDPOINT: endpoints.msiEndpoint }
         case "azure-arc":
           return { IDENTITY_ENDPOINT: endpoints.arc, IMDS_ENDPOINT: endpoints.arcImdsEndpoint }
+        case "azure-pipelines":
+          return {
+            AZURE_AUTHORITY_HOST: url,
+            AZURESUBSCRIPTION_TENANT_ID: tenantId,
+            AZURESUBSCRIPTION_CLIENT_ID: firstApp.clientId,
+            AZURESUBSCRIPTION_SERVICE_CONNECTION_ID: settings.pipelinesServiceConnectionId,
+            SYSTEM_OIDCREQUESTURI: endpoints.pipelinesOidc,
+            SYSTEM_ACCESSTOKEN: settings.pipelinesAccessToken
+          }
         case "all":
           return {
             ...envFor("environment"),

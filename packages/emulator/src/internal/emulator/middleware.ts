@@ -27,7 +27,8 @@ export const routes = [
   "appService2019",
   "appService2017",
   "cloudShell",
-  "arc"
+  "arc",
+  "pipelines"
 ] as const
 
 /** @internal */

@@ -19,6 +19,7 @@ import { json } from "./http.js"
 import * as ManagedIdentity from "./managedIdentity.js"
 import type { RouteName } from "./middleware.js"
 import { faults, internalError, noStore, requestLog } from "./middleware.js"
+import * as Pipelines from "./pipelines.js"
 import type { State } from "./state.js"
 
 export type { RouteName } from "./middleware.js"
@@ -61,7 +62,8 @@ export const router = (state: State) => {
     HttpRouter.all(paths.appService2019, handler("appService2019", ManagedIdentity.appService2019(state))),
     HttpRouter.get(paths.msiLegacy, handler("appService2017", msiLegacy)),
     HttpRouter.post(paths.msiLegacy, handler("cloudShell", msiLegacy)),
-    HttpRouter.all(`${paths.arcBase}${paths.imds}`, handler("arc", ManagedIdentity.arc(state)))
+    HttpRouter.all(`${paths.arcBase}${paths.imds}`, handler("arc", ManagedIdentity.arc(state))),
+    HttpRouter.all(Pipelines.path, handler("pipelines", Pipelines.oidcToken(state)))
   )
 }
 

@@ -106,6 +106,9 @@ export interface Settings {
   readonly refreshInSeconds: number | undefined
   readonly identityHeader: string
   readonly msiSecret: string
+  /** Azure Pipelines: the system access token the OIDC endpoint accepts, and its one service connection. */
+  readonly pipelinesAccessToken: string
+  readonly pipelinesServiceConnectionId: string
   readonly deviceCodeIntervalSeconds: number
   readonly autoApproveDeviceCodes: boolean
   readonly arcKeyDirectory: string
