@@ -52,6 +52,7 @@ import { ClientAuthenticationError } from "./IdentityError.js"
 import { buildForm, describeParseError, interpret, maxEpochMillis, userAgent } from "./internal/aad.js"
 import type { RetryPolicy } from "./internal/http.js"
 import { defaultRetryPolicy, describeBody, parseJson, randomUuid, sendWithRetry } from "./internal/http.js"
+import * as Scrub from "./internal/scrub.js"
 import * as UserTokens from "./internal/userTokens.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -187,7 +188,7 @@ export const make = (
           if (Option.isNone(json)) {
             return yield* fail(
               `the device code endpoint ${outcome.url} answered HTTP ${response.status} with ${
-                describeBody(response)
+                describeBody(Scrub.scrubResponse(response, (text) => text))
               }: check that the authority host points at Microsoft Entra ID`,
               { status: response.status }
             )

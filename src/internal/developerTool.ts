@@ -15,6 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
+import * as Scrub from "./scrub.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
 export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
@@ -152,28 +153,15 @@ export const run = (
   )
 }
 
-const jwtPattern = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g
-const tokenFieldPattern =
-  /("?(?:access_?token|accessToken|refresh_?token|refreshToken|id_?token|token)"?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}]+)/gi
-
-const controlPattern = /\u001b\[[0-9;]*[A-Za-z]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g
-
 /**
- * Text from a tool made safe for an error message: ANSI colours and control characters removed, anything that looks
- * like a token (a JWT, or the value of a `token` / `accessToken` / `refresh_token` field) replaced by `<redacted>`,
- * whitespace collapsed and the length bounded.
+ * Text from a tool made safe for an error message (see `scrub.ts`): ANSI colours and control characters removed,
+ * anything that looks like a credential (a JWT, `Bearer …`, the value of a `token` / `accessToken` /
+ * `refresh_token` / `client_secret` / `password` field) replaced by `<redacted>`, whitespace collapsed and the length
+ * bounded.
  *
  * @internal
  */
-export const sanitize = (text: string, maxLength = 600): string => {
-  const cleaned = text
-    .replace(controlPattern, "")
-    .replace(tokenFieldPattern, (_, field: string) => `${field}<redacted>`)
-    .replace(jwtPattern, "<redacted>")
-    .replace(/\s+/g, " ")
-    .trim()
-  return cleaned.length > maxLength ? `${cleaned.slice(0, maxLength)}…` : cleaned
-}
+export const sanitize = (text: string, maxLength = 600): string => Scrub.sanitize(text, { maxLength })
 
 /** Scopes as a non-empty list, each checked against the command-line-safe character set. @internal */
 export const validateScopes = (
