@@ -278,7 +278,7 @@ export const make = (
           return yield* fail("the device code expired before the user signed in: call getToken again for a new code")
         })
 
-      return Either.right<UserTokens.InitialGrant>({
+      return {
         reusable: true,
         cancelWhenAbandoned: true,
         exhausted: "the device code sign-in did not complete",
@@ -288,7 +288,7 @@ export const make = (
             yield* prompt(flow.info)
             return yield* poll(request, flow.deviceCode, flow.intervalMillis, flow.expiresAtMillis)
           })
-      })
+      } satisfies UserTokens.InitialGrant
     }))
 
 /**

@@ -171,7 +171,9 @@ const makeSource = (
 /** One scope, as a resource, or why not. */
 const resourceOf = (scopes: string | ReadonlyArray<string>): Either.Either<string, CredentialUnavailableError> => {
   const valid = AuthorityHost.validateScopes(scopes)
-  if (Either.isLeft(valid)) return Either.left(new CredentialUnavailableError({ credential: name, reason: valid.left }))
+  if (Either.isLeft(valid)) {
+    return Either.left(new CredentialUnavailableError({ credential: name, reason: valid.left.message }))
+  }
   if (valid.right.length !== 1) {
     return Either.left(
       new CredentialUnavailableError({
