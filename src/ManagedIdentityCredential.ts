@@ -49,7 +49,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "./AuthorityHost.js"
-import { CredentialUnavailableError } from "./IdentityError.js"
+import { CredentialUnavailableError, InvalidArgumentError } from "./IdentityError.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import type { RetryPolicy } from "./internal/http.js"
 import { defaultRetryPolicy } from "./internal/http.js"
@@ -115,15 +115,18 @@ export interface Options {
  */
 export const name = "ManagedIdentityCredential"
 
-const selectIdentity = (options: Options): Either.Either<Identity, string> => {
+const selectIdentity = (options: Options): Either.Either<Identity, InvalidArgumentError> => {
   const given = (
     [["clientId", options.clientId], ["objectId", options.objectId], ["resourceId", options.resourceId]] as const
   ).flatMap(([key, value]) => (value === undefined || value.trim() === "" ? [] : [[key, value.trim()] as const]))
   if (given.length > 1) {
     return Either.left(
-      `give at most one of clientId, objectId and resourceId to select a user-assigned identity; got ${
-        given.map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(", ")
-      }`
+      new InvalidArgumentError({
+        argument: given.map(([key]) => key).join(", "),
+        reason: `give at most one of clientId, objectId and resourceId to select a user-assigned identity; got ${
+          given.map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(", ")
+        }`
+      })
     )
   }
   if (given.length === 0) return Either.right(systemAssigned)
@@ -199,7 +202,7 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const identity = selectIdentity(options)
-    if (Either.isLeft(identity)) return Confidential.unavailable(name, identity.left)
+    if (Either.isLeft(identity)) return Confidential.unavailable(name, identity.left.message)
     const fs = yield* FileSystem.FileSystem
     const detected = yield* Detect.detect({
       clientId: options.clientId,

@@ -215,7 +215,9 @@ export const prepareCertificate = (
       const parsed = parse(inline, password)
       return {
         ...base,
-        load: Either.isRight(parsed) ? Effect.succeed(parsed.right) : fail(`the certificate is invalid: ${parsed.left}`)
+        load: Either.isRight(parsed)
+          ? Effect.succeed(parsed.right)
+          : fail(`the certificate is invalid: ${parsed.left.message}`)
       }
     }
     if (path === "") {
@@ -255,7 +257,7 @@ export const prepareCertificate = (
       const cached = yield* Ref.get(last)
       if (Option.isSome(cached) && cached.value.digest === digest) return cached.value.parsed
       const parsed = parse(text, password)
-      if (Either.isLeft(parsed)) return yield* fail(`the certificate file ${path} is invalid: ${parsed.left}`)
+      if (Either.isLeft(parsed)) return yield* fail(`the certificate file ${path} is invalid: ${parsed.left.message}`)
       yield* Ref.set(last, Option.some({ digest, parsed: parsed.right }))
       return parsed.right
     })

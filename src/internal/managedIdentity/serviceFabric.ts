@@ -50,7 +50,11 @@ export const make = (
     }
     const thumbprint = PinnedHttpClient.parseThumbprint(env.thumbprint, "IDENTITY_SERVER_THUMBPRINT")
     if (Either.isLeft(thumbprint)) {
-      return unavailableSource(ctx.credential, label, `IDENTITY_SERVER_THUMBPRINT is invalid: ${thumbprint.left.message}`)
+      return unavailableSource(
+        ctx.credential,
+        label,
+        `IDENTITY_SERVER_THUMBPRINT is invalid: ${thumbprint.left.message}`
+      )
     }
     if (Option.isNone(pinned)) {
       return unavailableSource(
