@@ -3,12 +3,13 @@
  * or custom authority that repeats the request (its form body, decoded values, JSON, HTML) in `error_description`,
  * other OAuth fields, an HTML `<title>` or a header.
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Tracer from "effect/Tracer"
 import type { TokenCredential } from "../src/index.js"
@@ -17,6 +18,7 @@ import {
   ChainedTokenCredential,
   ClientAssertionCredential,
   ClientSecretCredential,
+  ManagedIdentityCredential,
   OnBehalfOfCredential,
   UsernamePasswordCredential
 } from "../src/index.js"
@@ -324,6 +326,58 @@ describe("secrets never reach an error, a log or a span", () => {
       { fastCheck: { numRuns: 30, seed: 20261201 } }
     )
   }
+})
+
+describe("managed identity secrets never reach an error, a log or a span", () => {
+  const miSpellings = (secret: string): ReadonlyArray<string> => [
+    secret,
+    encodeURIComponent(secret),
+    new URLSearchParams({ x: secret }).toString().slice(2),
+    JSON.stringify(secret).slice(1, -1),
+    htmlEscape(secret)
+  ]
+  it.effect.prop(
+    "App Service (IDENTITY_HEADER) echoed back",
+    [secret, FastCheck.integer({ min: 0, max: 4 }), FastCheck.constantFrom(...paths)],
+    ([header, spelling, path]) =>
+      Effect.gen(function*() {
+        const logs = captureLogs()
+        const { spans, tracer } = recordingTracer()
+        let echoed: Recorded | undefined
+        const exit = yield* withCredentialOver(
+          ManagedIdentityCredential.layer({}),
+          (r) => {
+            echoed = r
+            const echo = `${miSpellings(r.headers["x-identity-header"] ?? "")[spelling]} ${JSON.stringify(r.headers)}`
+            return answerOf(echo, path)
+          },
+          (credential) => Effect.exit(ChainedTokenCredential.make(credential).getToken(SCOPE)),
+          {
+            env: { IDENTITY_ENDPOINT: "http://127.0.0.1:41741/msi/token", IDENTITY_HEADER: header },
+            deps: (http) => Layer.merge(http.layer, FileSystem.layerNoop({}))
+          }
+        ).pipe(Effect.provide(logs.layer), Effect.withTracer(tracer))
+        assert.isDefined(echoed)
+        assert.strictEqual(echoed!.headers["x-identity-header"], header)
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isSuccess(exit)) return
+        const texts = [
+          Cause.pretty(exit.cause),
+          JSON.stringify(Cause.squash(exit.cause)),
+          ...logs.lines,
+          ...spans.flatMap((span) => [
+            JSON.stringify([...span.attributes]),
+            span.exit === undefined || Exit.isSuccess(span.exit) ? "" : Cause.pretty(span.exit.cause)
+          ])
+        ]
+        for (const spelled of forbidden(header)) {
+          for (const t of texts) {
+            if (t.includes(spelled)) assert.fail(`${JSON.stringify(spelled)} leaked into ${JSON.stringify(t)}`)
+          }
+        }
+      }),
+    { fastCheck: { numRuns: 30, seed: 20261201 } }
+  )
 })
 
 describe("Scrub", () => {
