@@ -40,7 +40,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { ClientAuthenticationError } from "./IdentityError.js"
+import { ClientAuthenticationError, InvalidArgumentError } from "./IdentityError.js"
 import * as UserTokens from "./internal/userTokens.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -74,14 +74,15 @@ export interface Options {
  */
 export const name = "AuthorizationCodeCredential"
 
-const validRedirectUri = (uri: string): Either.Either<string, string> => {
+const validRedirectUri = (uri: string): Either.Either<string, InvalidArgumentError> => {
+  const invalid = (reason: string) => Either.left(new InvalidArgumentError({ argument: "redirectUri", reason }))
   try {
     const url = new URL(uri)
     return url.hash === ""
       ? Either.right(uri)
-      : Either.left("the redirect URI must not contain a fragment: use the URI registered for the app")
+      : invalid("the redirect URI must not contain a fragment: use the URI registered for the app")
   } catch {
-    return Either.left(
+    return invalid(
       "the redirect URI is not an absolute URL: use exactly the one the authorization code was requested with"
     )
   }
@@ -105,11 +106,16 @@ export const make = (
   options: Options
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   UserTokens.make(name, options, (context) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       if (Redacted.value(options.authorizationCode).trim() === "") {
-        return Either.left("the authorization code is empty: pass the code from the authorization response")
+        return Effect.fail(
+          new InvalidArgumentError({
+            argument: "authorizationCode",
+            reason: "the authorization code is empty: pass the code from the authorization response"
+          })
+        )
       }
-      return Either.map(validRedirectUri(options.redirectUri), (redirectUri): UserTokens.InitialGrant => ({
+      return Effect.map(validRedirectUri(options.redirectUri), (redirectUri): UserTokens.InitialGrant => ({
         reusable: false,
         cancelWhenAbandoned: false,
         exhausted: "the authorization code was already used (codes are single-use)",

@@ -50,6 +50,7 @@ import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
+import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -184,92 +185,88 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Effect.gen(function*() {
-    const executor = yield* CommandExecutor.CommandExecutor
-    const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
-      .setup(options, { windows: "az.cmd", posix: "az" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
-    const reason = Option.orElse(
-      problem,
-      () =>
-        options.subscription === undefined
-          ? Option.none()
-          : Either.getLeft(Tool.validateSubscription(options.subscription))
-    )
-    if (Option.isSome(reason)) return TokenCredential.make(name, () => Effect.fail(unavailable(reason.value)))
+  Confidential.orUnavailable(
+    name,
+    Effect.gen(function*() {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
+        .setup(options, { windows: "az.cmd", posix: "az" })
+      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+      if (options.subscription !== undefined) yield* Tool.validateSubscription(options.subscription)
 
-    const cache = yield* TokenCacheEngine.make({
-      partition: `${name}|${options.subscription ?? ""}`,
-      name,
-      persistent: false
-    })
-
-    const fetch = (resource: string, tenantId: string | undefined) =>
-      Effect.gen(function*() {
-        const args = ["account", "get-access-token", "--output", "json", "--resource", resource]
-        if (tenantId !== undefined) args.push("--tenant", tenantId)
-        if (options.subscription !== undefined) args.push("--subscription", options.subscription)
-        const output = yield* Tool.run(executor, {
-          executable,
-          args,
-          cwd: Tool.workingDirectory(platform),
-          env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
-          timeout
-        }).pipe(
-          Effect.mapError((failure) =>
-            unavailable(Tool.describeRunFailure(failure, {
-              label: "Azure CLI",
-              executable,
-              installHint,
-              timeout,
-              tryCommand: `az account get-access-token --resource ${resource}`
-            }))
-          )
-        )
-        const nowMillis = yield* Clock.currentTimeMillis
-        const zone = yield* Tool.localZone
-        return yield* Either.mapLeft(interpret(output, { nowMillis, zone, resource }), unavailable)
+      const cache = yield* TokenCacheEngine.make({
+        partition: `${name}|${options.subscription ?? ""}`,
+        name,
+        persistent: false
       })
 
-    return TokenCredential.make(name, (scopes, getTokenOptions) =>
-      Effect.gen(function*() {
-        const list = yield* Either.mapLeft(Tool.validateScopes(scopes), unavailable)
-        if (list.length !== 1) {
-          return yield* Effect.fail(
-            unavailable(`the Azure CLI gets a token for one scope at a time, but ${list.length} were given`)
-          )
-        }
-        const scope = list[0]!
-        const tenantId = yield* Either.mapLeft(
-          Tool.selectTenant({
-            configured: configuredTenant,
-            requested: getTokenOptions?.tenantId,
-            additionallyAllowedTenants
-          }),
-          unavailable
-        )
-        const claims = getTokenOptions?.claims?.trim()
-        if (claims !== undefined && claims !== "") {
-          return yield* Effect.fail(
-            unavailable(
-              "the Azure CLI cannot answer a claims challenge by itself. Sign in again with: " +
-                claimsChallengeCommand(claims, scope, tenantId)
+      const fetch = (resource: string, tenantId: string | undefined) =>
+        Effect.gen(function*() {
+          const args = ["account", "get-access-token", "--output", "json", "--resource", resource]
+          if (tenantId !== undefined) args.push("--tenant", tenantId)
+          if (options.subscription !== undefined) args.push("--subscription", options.subscription)
+          const output = yield* Tool.run(executor, {
+            executable,
+            args,
+            cwd: Tool.workingDirectory(platform),
+            env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
+            timeout
+          }).pipe(
+            Effect.mapError((failure) =>
+              unavailable(Tool.describeRunFailure(failure, {
+                label: "Azure CLI",
+                executable,
+                installHint,
+                timeout,
+                tryCommand: `az account get-access-token --resource ${resource}`
+              }))
             )
           )
-        }
-        const resource = AuthorityHost.scopeToResource(scope)
-        const enableCae = getTokenOptions?.enableCae === true
-        return yield* cache.get(
-          TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
-          fetch(resource, tenantId),
-          false
-        )
-      }).pipe(
-        Effect.withSpan("AzureCliCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          const nowMillis = yield* Clock.currentTimeMillis
+          const zone = yield* Tool.localZone
+          return yield* Either.mapLeft(interpret(output, { nowMillis, zone, resource }), unavailable)
         })
-      ))
-  }).pipe(Effect.annotateLogs("module", name))
+
+      return TokenCredential.make(name, (scopes, getTokenOptions) =>
+        Effect.gen(function*() {
+          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
+          if (list.length !== 1) {
+            return yield* Effect.fail(
+              unavailable(`the Azure CLI gets a token for one scope at a time, but ${list.length} were given`)
+            )
+          }
+          const scope = list[0]!
+          const tenantId = yield* Either.mapLeft(
+            Tool.selectTenant({
+              configured: configuredTenant,
+              requested: getTokenOptions?.tenantId,
+              additionallyAllowedTenants
+            }),
+            Confidential.unavailableFor(name)
+          )
+          const claims = getTokenOptions?.claims?.trim()
+          if (claims !== undefined && claims !== "") {
+            return yield* Effect.fail(
+              unavailable(
+                "the Azure CLI cannot answer a claims challenge by itself. Sign in again with: " +
+                  claimsChallengeCommand(claims, scope, tenantId)
+              )
+            )
+          }
+          const resource = AuthorityHost.scopeToResource(scope)
+          const enableCae = getTokenOptions?.enableCae === true
+          return yield* cache.get(
+            TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
+            fetch(resource, tenantId),
+            false
+          )
+        }).pipe(
+          Effect.withSpan("AzureCliCredential.getToken", {
+            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          })
+        ))
+    })
+  ).pipe(Effect.annotateLogs("module", name))
 
 /**
  * @since 0.1.0

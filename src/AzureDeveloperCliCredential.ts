@@ -39,6 +39,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
+import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -146,66 +147,68 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Effect.gen(function*() {
-    const executor = yield* CommandExecutor.CommandExecutor
-    const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
-      .setup(options, { windows: "azd.exe", posix: "azd" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
-    if (Option.isSome(problem)) return TokenCredential.make(name, () => Effect.fail(unavailable(problem.value)))
+  Confidential.orUnavailable(
+    name,
+    Effect.gen(function*() {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
+        .setup(options, { windows: "azd.exe", posix: "azd" })
+      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
 
-    const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
+      const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
 
-    const fetch = (scopes: ReadonlyArray<string>, tenantId: string | undefined, claims: string | undefined) =>
-      Effect.gen(function*() {
-        const args = ["auth", "token", "--output", "json", "--no-prompt"]
-        for (const scope of scopes) args.push("--scope", scope)
-        if (tenantId !== undefined) args.push("--tenant-id", tenantId)
-        if (claims !== undefined) args.push("--claims", Encoding.encodeBase64(claims))
-        const output = yield* Tool.run(executor, {
-          executable,
-          args,
-          cwd: Tool.workingDirectory(platform),
-          env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
-          timeout
-        }).pipe(
-          Effect.mapError((failure) =>
-            unavailable(Tool.describeRunFailure(failure, {
-              label: "Azure Developer CLI",
-              executable,
-              installHint,
-              timeout,
-              tryCommand: "azd auth token --output json"
-            }))
+      const fetch = (scopes: ReadonlyArray<string>, tenantId: string | undefined, claims: string | undefined) =>
+        Effect.gen(function*() {
+          const args = ["auth", "token", "--output", "json", "--no-prompt"]
+          for (const scope of scopes) args.push("--scope", scope)
+          if (tenantId !== undefined) args.push("--tenant-id", tenantId)
+          if (claims !== undefined) args.push("--claims", Encoding.encodeBase64(claims))
+          const output = yield* Tool.run(executor, {
+            executable,
+            args,
+            cwd: Tool.workingDirectory(platform),
+            env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
+            timeout
+          }).pipe(
+            Effect.mapError((failure) =>
+              unavailable(Tool.describeRunFailure(failure, {
+                label: "Azure Developer CLI",
+                executable,
+                installHint,
+                timeout,
+                tryCommand: "azd auth token --output json"
+              }))
+            )
           )
-        )
-        const nowMillis = yield* Clock.currentTimeMillis
-        return yield* Either.mapLeft(interpret(output, { nowMillis }), unavailable)
-      })
-
-    return TokenCredential.make(name, (scopes, getTokenOptions) =>
-      Effect.gen(function*() {
-        const list = yield* Either.mapLeft(Tool.validateScopes(scopes), unavailable)
-        const tenantId = yield* Either.mapLeft(
-          Tool.selectTenant({
-            configured: configuredTenant,
-            requested: getTokenOptions?.tenantId,
-            additionallyAllowedTenants
-          }),
-          unavailable
-        )
-        const claims = getTokenOptions?.claims?.trim() === "" ? undefined : getTokenOptions?.claims?.trim()
-        const enableCae = getTokenOptions?.enableCae === true
-        return yield* cache.get(
-          TokenCacheEngine.cacheKey(tenantId ?? "", list, enableCae),
-          fetch(list, tenantId, claims),
-          claims !== undefined
-        )
-      }).pipe(
-        Effect.withSpan("AzureDeveloperCliCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          const nowMillis = yield* Clock.currentTimeMillis
+          return yield* Either.mapLeft(interpret(output, { nowMillis }), unavailable)
         })
-      ))
-  }).pipe(Effect.annotateLogs("module", name))
+
+      return TokenCredential.make(name, (scopes, getTokenOptions) =>
+        Effect.gen(function*() {
+          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
+          const tenantId = yield* Either.mapLeft(
+            Tool.selectTenant({
+              configured: configuredTenant,
+              requested: getTokenOptions?.tenantId,
+              additionallyAllowedTenants
+            }),
+            Confidential.unavailableFor(name)
+          )
+          const claims = getTokenOptions?.claims?.trim() === "" ? undefined : getTokenOptions?.claims?.trim()
+          const enableCae = getTokenOptions?.enableCae === true
+          return yield* cache.get(
+            TokenCacheEngine.cacheKey(tenantId ?? "", list, enableCae),
+            fetch(list, tenantId, claims),
+            claims !== undefined
+          )
+        }).pipe(
+          Effect.withSpan("AzureDeveloperCliCredential.getToken", {
+            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          })
+        ))
+    })
+  ).pipe(Effect.annotateLogs("module", name))
 
 /**
  * @since 0.1.0

@@ -51,6 +51,7 @@ import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
+import * as Confidential from "./internal/confidentialClient.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
@@ -277,87 +278,89 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Effect.gen(function*() {
-    const executor = yield* CommandExecutor.CommandExecutor
-    const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
-      .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
-    if (Option.isSome(problem)) return TokenCredential.make(name, () => Effect.fail(unavailable(problem.value)))
-    // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
-    const executables = options.executable === undefined && platform.windows
-      ? [executable, "powershell.exe"]
-      : [executable]
+  Confidential.orUnavailable(
+    name,
+    Effect.gen(function*() {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
+        .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
+      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+      // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
+      const executables = options.executable === undefined && platform.windows
+        ? [executable, "powershell.exe"]
+        : [executable]
 
-    const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
+      const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
 
-    const runWith = (exe: string, resource: string, tenantId: string | undefined) =>
-      Tool.run(executor, {
-        executable: exe,
-        args,
-        cwd: Tool.workingDirectory(platform),
-        env: { ...options.environment, [resourceVariable]: resource, [tenantVariable]: tenantId ?? "" },
-        timeout
-      })
-
-    const fetch = (resource: string, tenantId: string | undefined) =>
-      Effect.gen(function*() {
-        let result = yield* Effect.either(runWith(executables[0]!, resource, tenantId))
-        for (const next of executables.slice(1)) {
-          if (Either.isRight(result) || result.left._tag !== "NotFound") break
-          result = yield* Effect.either(runWith(next, resource, tenantId))
-        }
-        if (Either.isLeft(result)) {
-          return yield* Effect.fail(unavailable(Tool.describeRunFailure(result.left, {
-            label: "PowerShell",
-            executable: executables.join(", then "),
-            installHint,
-            timeout,
-            tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
-          })))
-        }
-        const nowMillis = yield* Clock.currentTimeMillis
-        return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)
-      })
-
-    return TokenCredential.make(name, (scopes, getTokenOptions) =>
-      Effect.gen(function*() {
-        const list = yield* Either.mapLeft(Tool.validateScopes(scopes), unavailable)
-        if (list.length !== 1) {
-          return yield* Effect.fail(
-            unavailable(`Azure PowerShell gets a token for one scope at a time, but ${list.length} were given`)
-          )
-        }
-        const scope = list[0]!
-        const tenantId = yield* Either.mapLeft(
-          Tool.selectTenant({
-            configured: configuredTenant,
-            requested: getTokenOptions?.tenantId,
-            additionallyAllowedTenants
-          }),
-          unavailable
-        )
-        const claims = getTokenOptions?.claims?.trim()
-        if (claims !== undefined && claims !== "") {
-          return yield* Effect.fail(
-            unavailable(
-              "Azure PowerShell cannot answer a claims challenge by itself. Sign in again with: " +
-                claimsChallengeCommand(claims, tenantId)
-            )
-          )
-        }
-        const resource = AuthorityHost.scopeToResource(scope)
-        const enableCae = getTokenOptions?.enableCae === true
-        return yield* cache.get(
-          TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
-          fetch(resource, tenantId),
-          false
-        )
-      }).pipe(
-        Effect.withSpan("AzurePowerShellCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+      const runWith = (exe: string, resource: string, tenantId: string | undefined) =>
+        Tool.run(executor, {
+          executable: exe,
+          args,
+          cwd: Tool.workingDirectory(platform),
+          env: { ...options.environment, [resourceVariable]: resource, [tenantVariable]: tenantId ?? "" },
+          timeout
         })
-      ))
-  }).pipe(Effect.annotateLogs("module", name))
+
+      const fetch = (resource: string, tenantId: string | undefined) =>
+        Effect.gen(function*() {
+          let result = yield* Effect.either(runWith(executables[0]!, resource, tenantId))
+          for (const next of executables.slice(1)) {
+            if (Either.isRight(result) || result.left._tag !== "NotFound") break
+            result = yield* Effect.either(runWith(next, resource, tenantId))
+          }
+          if (Either.isLeft(result)) {
+            return yield* Effect.fail(unavailable(Tool.describeRunFailure(result.left, {
+              label: "PowerShell",
+              executable: executables.join(", then "),
+              installHint,
+              timeout,
+              tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
+            })))
+          }
+          const nowMillis = yield* Clock.currentTimeMillis
+          return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)
+        })
+
+      return TokenCredential.make(name, (scopes, getTokenOptions) =>
+        Effect.gen(function*() {
+          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
+          if (list.length !== 1) {
+            return yield* Effect.fail(
+              unavailable(`Azure PowerShell gets a token for one scope at a time, but ${list.length} were given`)
+            )
+          }
+          const scope = list[0]!
+          const tenantId = yield* Either.mapLeft(
+            Tool.selectTenant({
+              configured: configuredTenant,
+              requested: getTokenOptions?.tenantId,
+              additionallyAllowedTenants
+            }),
+            Confidential.unavailableFor(name)
+          )
+          const claims = getTokenOptions?.claims?.trim()
+          if (claims !== undefined && claims !== "") {
+            return yield* Effect.fail(
+              unavailable(
+                "Azure PowerShell cannot answer a claims challenge by itself. Sign in again with: " +
+                  claimsChallengeCommand(claims, tenantId)
+              )
+            )
+          }
+          const resource = AuthorityHost.scopeToResource(scope)
+          const enableCae = getTokenOptions?.enableCae === true
+          return yield* cache.get(
+            TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
+            fetch(resource, tenantId),
+            false
+          )
+        }).pipe(
+          Effect.withSpan("AzurePowerShellCredential.getToken", {
+            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          })
+        ))
+    })
+  ).pipe(Effect.annotateLogs("module", name))
 
 /**
  * @since 0.1.0

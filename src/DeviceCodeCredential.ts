@@ -58,6 +58,7 @@ import {
   resolvePolicy,
   sendWithRetry
 } from "./internal/http.js"
+import * as Scrub from "./internal/scrub.js"
 import * as UserTokens from "./internal/userTokens.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -194,7 +195,7 @@ export const make = (
           if (Option.isNone(json)) {
             return yield* fail(
               `the device code endpoint ${outcome.url} answered HTTP ${response.status} with ${
-                describeBody(response)
+                describeBody(Scrub.scrubResponse(response, (text) => text))
               }: check that the authority host points at Microsoft Entra ID`,
               { status: response.status }
             )
@@ -284,7 +285,7 @@ export const make = (
           return yield* fail("the device code expired before the user signed in: call getToken again for a new code")
         })
 
-      return Either.right<UserTokens.InitialGrant>({
+      return {
         reusable: true,
         cancelWhenAbandoned: true,
         exhausted: "the device code sign-in did not complete",
@@ -294,7 +295,7 @@ export const make = (
             yield* prompt(flow.info)
             return yield* poll(request, flow.deviceCode, flow.intervalMillis, flow.expiresAtMillis)
           })
-      })
+      } satisfies UserTokens.InitialGrant
     }))
 
 /**

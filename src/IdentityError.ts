@@ -34,6 +34,30 @@ export class CredentialUnavailableError extends Schema.TaggedError<CredentialUna
 }
 
 /**
+ * A value given to the library (an option, an environment variable, a scope or tenant passed to `getToken`) that
+ * cannot be used. The message says what is wrong and what to give instead; it never repeats a secret.
+ *
+ * Public validation functions (`AuthorityHost.normalize`, `AuthorityHost.validateTenantId`, …) fail with it. A
+ * credential whose set-up or request is refused this way fails its `getToken` with `CredentialUnavailableError`
+ * carrying the same message.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentError>(
+  "effect-azure-identity/InvalidArgumentError"
+)("InvalidArgumentError", {
+  /** The option or environment variable at fault, e.g. `tenantId`, `scopes`, `AZURE_AUTHORITY_HOST`. */
+  argument: Schema.String,
+  /** What is wrong, and what to do about it. */
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
  * @since 0.1.0
  * @category errors
  */

@@ -51,7 +51,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "./AuthorityHost.js"
-import { CredentialUnavailableError } from "./IdentityError.js"
+import { CredentialUnavailableError, InvalidArgumentError } from "./IdentityError.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import { defaultRetryPolicy, resolvePolicy } from "./internal/http.js"
 import * as AppService2017 from "./internal/managedIdentity/appService2017.js"
@@ -124,15 +124,18 @@ export interface Options {
  */
 export const name = "ManagedIdentityCredential"
 
-const selectIdentity = (options: Options): Either.Either<Identity, string> => {
+const selectIdentity = (options: Options): Either.Either<Identity, InvalidArgumentError> => {
   const given = (
     [["clientId", options.clientId], ["objectId", options.objectId], ["resourceId", options.resourceId]] as const
   ).flatMap(([key, value]) => (value === undefined || value.trim() === "" ? [] : [[key, value.trim()] as const]))
   if (given.length > 1) {
     return Either.left(
-      `give at most one of clientId, objectId and resourceId to select a user-assigned identity; got ${
-        given.map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(", ")
-      }`
+      new InvalidArgumentError({
+        argument: given.map(([key]) => key).join(", "),
+        reason: `give at most one of clientId, objectId and resourceId to select a user-assigned identity; got ${
+          given.map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(", ")
+        }`
+      })
     )
   }
   if (given.length === 0) return Either.right(systemAssigned)
@@ -180,7 +183,9 @@ const makeSource = (
 /** One scope, as a resource, or why not. */
 const resourceOf = (scopes: string | ReadonlyArray<string>): Either.Either<string, CredentialUnavailableError> => {
   const valid = AuthorityHost.validateScopes(scopes)
-  if (Either.isLeft(valid)) return Either.left(new CredentialUnavailableError({ credential: name, reason: valid.left }))
+  if (Either.isLeft(valid)) {
+    return Either.left(new CredentialUnavailableError({ credential: name, reason: valid.left.message }))
+  }
   if (valid.right.length !== 1) {
     return Either.left(
       new CredentialUnavailableError({
@@ -206,7 +211,7 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const identity = selectIdentity(options)
-    if (Either.isLeft(identity)) return Confidential.unavailable(name, identity.left)
+    if (Either.isLeft(identity)) return Confidential.unavailable(name, identity.left.message)
     const fs = yield* FileSystem.FileSystem
     const detected = yield* Detect.detect({
       clientId: options.clientId,

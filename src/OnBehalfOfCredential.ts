@@ -127,8 +127,8 @@ export const make = (
   options: Options
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const resolvedEither = yield* Confidential.resolve(name, options)
-    if (Either.isLeft(resolvedEither)) return Confidential.unavailable(name, resolvedEither.left)
+    const resolvedEither = yield* Effect.either(Confidential.resolve(name, options))
+    if (Either.isLeft(resolvedEither)) return Confidential.unavailable(name, resolvedEither.left.message)
     const resolved = resolvedEither.right
     const secret = options.clientSecret !== undefined && Redacted.value(options.clientSecret) !== ""
       ? options.clientSecret

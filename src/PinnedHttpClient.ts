@@ -15,6 +15,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
+import { InvalidArgumentError } from "./IdentityError.js"
 
 /**
  * @since 0.1.0
@@ -58,17 +59,20 @@ export class PinnedHttpClient extends Context.Tag("effect-azure-identity/PinnedH
 export const thumbprintMismatchCode = "ERR_CERT_THUMBPRINT_MISMATCH"
 
 /**
- * Reads a thumbprint as people write it: hex digits, any case, optionally separated by `:`, spaces or `-`.
+ * Reads a thumbprint as people write it: hex digits, any case, optionally separated by `:`, spaces or `-`. Fails
+ * with `InvalidArgumentError` (`argument` defaults to `thumbprint`).
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parseThumbprint = (input: string): Either.Either<Thumbprint, string> => {
+export const parseThumbprint = (
+  input: string,
+  argument = "thumbprint"
+): Either.Either<Thumbprint, InvalidArgumentError> => {
+  const fail = (reason: string) => Either.left(new InvalidArgumentError({ argument, reason }))
   const hex = input.replace(/[\s:-]/g, "").toUpperCase()
-  if (!/^[0-9A-F]+$/.test(hex)) return Either.left("the thumbprint is not hexadecimal")
+  if (!/^[0-9A-F]+$/.test(hex)) return fail("the thumbprint is not hexadecimal")
   if (hex.length === 40) return Either.right({ algorithm: "sha1", hex })
   if (hex.length === 64) return Either.right({ algorithm: "sha256", hex })
-  return Either.left(
-    `the thumbprint has ${hex.length} hex digits: expected 40 (SHA-1) or 64 (SHA-256)`
-  )
+  return fail(`the thumbprint has ${hex.length} hex digits: expected 40 (SHA-1) or 64 (SHA-256)`)
 }

@@ -259,11 +259,11 @@ export const make = (
 
     const record = options.authenticationRecord
     const authority = yield* Effect.either(AuthorityHost.resolve(options.authorityHost))
-    if (Either.isLeft(authority)) return unavailable(authority.left)
+    if (Either.isLeft(authority)) return unavailable(authority.left.message)
     const configuredTenant = options.tenantId?.trim() || record?.tenantId?.trim() || undefined
     if (configuredTenant !== undefined) {
       const valid = AuthorityHost.validateTenantId(configuredTenant)
-      if (Either.isLeft(valid)) return unavailable(valid.left)
+      if (Either.isLeft(valid)) return unavailable(valid.left.message)
     }
     const environments = Msal.environmentsOf(record?.authority ?? authority.right)
     const clientId = record?.clientId?.trim() || Msal.developerSignOnClientId
@@ -423,14 +423,14 @@ export const make = (
     return TokenCredential.make(name, (scopes, getTokenOptions) => {
       const validScopes = AuthorityHost.validateScopes(scopes)
       if (Either.isLeft(validScopes)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: validScopes.left }))
+        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: validScopes.left.message }))
       }
       const requested = getTokenOptions?.tenantId?.trim() || undefined
       const tenant = configuredTenant === undefined && requested === undefined
         ? Either.right("organizations")
         : AuthorityHost.resolveTenant({ configured: configuredTenant, requested, additionallyAllowedTenants })
       if (Either.isLeft(tenant)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left }))
+        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left.message }))
       }
       const enableCae = getTokenOptions?.enableCae === true
       const claims = mergeClaims(getTokenOptions?.claims, enableCae)

@@ -41,14 +41,12 @@
  */
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type { AccessToken } from "./AccessToken.js"
 import * as internal from "./internal/tokenCache.js"
 import * as store from "./internal/tokenStore.js"
@@ -91,11 +89,7 @@ export const decide: (nowMillis: number, token: AccessToken) => Decision = inter
  * @since 0.1.0
  * @category models
  */
-export interface Service {
-  /** The token stored under `key`, if any (a backend may drop expired entries). */
-  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
-  readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
-}
+export type Service = internal.Service
 
 /**
  * A backend that refuses to work (misconfigured). Credentials turn it into a `CredentialUnavailableError` carrying
@@ -105,20 +99,27 @@ export interface Service {
  * @since 0.1.0
  * @category errors
  */
-export class TokenCacheError extends Schema.TaggedError<TokenCacheError>("effect-azure-identity/TokenCacheError")(
-  "TokenCacheError",
-  { reason: Schema.String }
-) {
-  override get message(): string {
-    return `the persistent token cache refuses to work: ${this.reason}`
-  }
-}
+export const TokenCacheError: typeof internal.TokenCacheError = internal.TokenCacheError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type TokenCacheError = internal.TokenCacheError
 
 /**
  * @since 0.1.0
  * @category tags
  */
-export class TokenCache extends Context.Tag("effect-azure-identity/TokenCache")<TokenCache, Service>() {}
+export const TokenCache: typeof internal.TokenCache = internal.TokenCache
+
+/**
+ * The tag is declared once, in the cache engine; this module re-exports it.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export type TokenCache = internal.TokenCache
 
 /**
  * A cache shared by every credential layer of this process that is given it (the default, without any `TokenCache`,

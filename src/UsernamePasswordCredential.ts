@@ -32,7 +32,6 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -86,13 +85,15 @@ export const make = (
   Effect.zipRight(
     Effect.logWarning(deprecationWarning).pipe(Effect.annotateLogs("module", name)),
     UserTokens.make(name, options, (context) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const username = options.username.trim()
-        if (username === "") return Either.left("no username was given: set the username option or AZURE_USERNAME")
-        if (Redacted.value(options.password) === "") {
-          return Either.left("the password is empty: set the password option or AZURE_PASSWORD")
+        if (username === "") {
+          return Confidential.invalid("username", "no username was given: set the username option or AZURE_USERNAME")
         }
-        return Either.right<UserTokens.InitialGrant>({
+        if (Redacted.value(options.password) === "") {
+          return Confidential.invalid("password", "the password is empty: set the password option or AZURE_PASSWORD")
+        }
+        return Effect.succeed<UserTokens.InitialGrant>({
           reusable: true,
           cancelWhenAbandoned: false,
           exhausted: "the password grant did not give one",

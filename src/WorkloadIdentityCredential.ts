@@ -35,10 +35,8 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { CredentialUnavailableError } from "./IdentityError.js"
-import { assertionFields, readFailure } from "./internal/clientAssertion.js"
+import { assertionFields, readFederatedToken } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
@@ -74,37 +72,6 @@ const optionalString = (key: string): Config.Config<string | undefined> =>
   Config.option(Config.string(key)).pipe(Config.map((o) => nonEmpty(Option.getOrUndefined(o))))
 
 /** Reads the federated token, trimmed; unreadable or empty is `CredentialUnavailableError`. */
-const readToken = (
-  fs: FileSystem.FileSystem,
-  path: string
-): Effect.Effect<Redacted.Redacted<string>, CredentialUnavailableError> =>
-  fs.readFileString(path).pipe(
-    Effect.mapError((error) =>
-      new CredentialUnavailableError({
-        credential: name,
-        reason: readFailure(
-          "federated token file",
-          path,
-          error,
-          "check tokenFilePath / AZURE_FEDERATED_TOKEN_FILE and that the service account token is projected into " +
-            "the pod"
-        )
-      })
-    ),
-    Effect.flatMap((text) => {
-      const token = text.trim()
-      return token === ""
-        ? Effect.fail(
-          new CredentialUnavailableError({
-            credential: name,
-            reason: `the federated token file ${path} is empty: no content on the file, check that the token is ` +
-              "projected into the pod (or written by the pipeline) before requesting a token"
-          })
-        )
-        : Effect.succeed(Redacted.make(token))
-    })
-  )
-
 const makeWith = (
   options: Options,
   fallbackToEnv: boolean
@@ -132,7 +99,7 @@ const makeWith = (
     return yield* Confidential.makeClientCredentials(
       name,
       { ...options, tenantId, clientId },
-      () => Effect.map(readToken(fs, path), assertionFields)
+      () => Effect.map(readFederatedToken(name, fs, path), assertionFields)
     )
   })
 

@@ -26,6 +26,60 @@ describe("AuthorityHost", () => {
     assert.isTrue(Either.isLeft(AuthorityHost.normalize("https://exa mple")))
   })
 
+  it("refuses a quoted authority host and says to remove the quotes", () => {
+    for (
+      const quoted of [
+        "\"http://127.0.0.1:8080\"",
+        "'https://login.microsoftonline.us'",
+        "\"login.microsoftonline.us\""
+      ]
+    ) {
+      const result = AuthorityHost.normalize(quoted, "AZURE_AUTHORITY_HOST")
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result)) {
+        assert.strictEqual(result.left._tag, "InvalidArgumentError")
+        assert.strictEqual(result.left.argument, "AZURE_AUTHORITY_HOST")
+        assert.include(result.left.message, "remove the quotes")
+      }
+    }
+  })
+
+  it.effect("AZURE_AUTHORITY_HOST in quotes is a typed error naming the variable", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        AuthorityHost.resolve(undefined).pipe(withEnv({ AZURE_AUTHORITY_HOST: "\"http://localhost:8080\"" }))
+      )
+      assert.strictEqual(error.argument, "AZURE_AUTHORITY_HOST")
+      assert.include(error.message, "AZURE_AUTHORITY_HOST: ")
+      assert.include(error.message, "remove the quotes")
+      assert.notInclude(error.message, "https://\"")
+    }))
+
+  it("only localhost, 127.0.0.0/8 and ::1 are loopback for http: (*.localhost goes through DNS)", () => {
+    for (const host of ["localhost", "LOCALHOST", "127.0.0.1", "127.255.0.9", "[::1]", "::1"]) {
+      assert.isTrue(AuthorityHost.isLoopbackHost(host), host)
+    }
+    for (const host of ["evil.localhost", "a.b.localhost", "127.0.0.1.nip.io", "127.256.0.1", "localhost.", "[::2]"]) {
+      assert.isFalse(AuthorityHost.isLoopbackHost(host), host)
+    }
+    assert.isTrue(Either.isLeft(AuthorityHost.normalize("http://evil.localhost:8080")))
+    assert.isTrue(Either.isRight(AuthorityHost.normalize("https://evil.localhost:8080")))
+  })
+
+  it("tenant ids and scopes must not start with '-'", () => {
+    for (const tenant of ["--debug", "-x", ".x", "-"]) {
+      const result = AuthorityHost.validateTenantId(tenant)
+      assert.isTrue(Either.isLeft(result), tenant)
+      if (Either.isLeft(result)) assert.strictEqual(result.left.argument, "tenantId")
+    }
+    for (const scope of ["--debug", "-x"]) {
+      assert.isTrue(Either.isLeft(AuthorityHost.validateScopes([scope])), scope)
+      assert.isTrue(Either.isLeft(AuthorityHost.validateDevToolScope(scope)), scope)
+    }
+    assert.isTrue(Either.isLeft(AuthorityHost.validateScopes(["a'b"])))
+    assert.isTrue(Either.isRight(AuthorityHost.validateScopes(["api://x-y/.default", "offline_access"])))
+  })
+
   it.effect("resolves option, then AZURE_AUTHORITY_HOST, then the public cloud", () =>
     Effect.gen(function*() {
       assert.strictEqual(yield* AuthorityHost.resolve(undefined).pipe(withEnv({})), AuthorityHost.AzurePublicCloud)
@@ -38,7 +92,9 @@ describe("AuthorityHost", () => {
         AuthorityHost.AzureChina
       )
       const error = yield* Effect.flip(AuthorityHost.resolve("http://evil.example"))
-      assert.include(error, "loopback")
+      assert.strictEqual(error._tag, "InvalidArgumentError")
+      assert.strictEqual(error.argument, "authorityHost")
+      assert.include(error.message, "loopback")
     }))
 
   it("validates tenant ids", () => {
@@ -91,12 +147,12 @@ describe("AuthorityHost", () => {
     }))
 
   it.effect.prop(
-    "tenant validation never throws and accepts exactly [A-Za-z0-9.-]+, except dots only",
+    "tenant validation never throws and accepts exactly [A-Za-z0-9.-]+ starting with a letter or digit",
     [FastCheck.oneof(FastCheck.string(), FastCheck.stringMatching(/^[.a-z-]{1,4}$/))],
     ([s]) =>
       Effect.sync(() => {
         const result = AuthorityHost.validateTenantId(s)
-        assert.strictEqual(Either.isRight(result), /^[A-Za-z0-9.-]+$/.test(s) && !/^\.+$/.test(s))
+        assert.strictEqual(Either.isRight(result), /^[A-Za-z0-9.-]+$/.test(s) && !/^[.-]/.test(s))
       })
   )
 
@@ -107,7 +163,7 @@ describe("AuthorityHost", () => {
       const result = AuthorityHost.validateScopes(scopes)
       if (Either.isRight(result)) {
         assert.isTrue(result.right.length > 0)
-        for (const s of result.right) assert.isFalse(/\s/.test(s))
+        for (const s of result.right) assert.isFalse(/\s/.test(s) || s.startsWith("-"))
       }
     }))
 

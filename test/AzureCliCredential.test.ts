@@ -176,6 +176,49 @@ describe("AzureCliCredential with a mock CommandExecutor", () => {
         }), { subscription: "sub\"; echo" })
     }))
 
+  it.effect("a tenant or scope starting with '-' never reaches az argv (a 401 challenge naming tenant --debug)", () =>
+    withCli(() => output(cliOutput()), (credential, commands) =>
+      Effect.gen(function*() {
+        for (const tenantId of ["--debug", "-x", ".hidden"]) {
+          const reason = unavailableReason(yield* Effect.exit(credential.getToken(SCOPE, { tenantId })))
+          assert.include(reason, "invalid tenant id")
+        }
+        for (const scope of ["--debug", "-https://x/.default"]) {
+          const reason = unavailableReason(yield* Effect.exit(credential.getToken(scope)))
+          assert.include(reason, "invalid scope")
+        }
+        const configured = yield* withCli(
+          () => output(cliOutput()),
+          (c, cmds) => Effect.map(Effect.exit(c.getToken(SCOPE)), (exit) => ({ exit, count: cmds.length })),
+          { tenantId: "--debug" }
+        )
+        assert.include(unavailableReason(configured.exit), "invalid tenant id")
+        assert.strictEqual(configured.count, 0)
+        const subscription = yield* withCli(
+          () => output(cliOutput()),
+          (c, cmds) => Effect.map(Effect.exit(c.getToken(SCOPE)), (exit) => ({ exit, count: cmds.length })),
+          { subscription: "--debug" }
+        )
+        assert.include(unavailableReason(subscription.exit), "invalid subscription")
+        assert.strictEqual(subscription.count, 0)
+        assert.strictEqual(commands.length, 0)
+        // a valid tenant still goes through, as one argv element after --tenant
+        yield* credential.getToken(SCOPE, { tenantId: "contoso.onmicrosoft.com" })
+        assert.strictEqual(commands.length, 1)
+        const args = commands[0]!.args
+        assert.strictEqual(args[args.indexOf("--tenant") + 1], "contoso.onmicrosoft.com")
+        for (const arg of args.slice(2)) {
+          if (arg.startsWith("-")) assert.include(["--resource", "--scope", "--tenant", "--output"], arg)
+        }
+      })))
+
+  it("sanitize redacts Bearer values and client_secret= from az output", () => {
+    assert.strictEqual(
+      Tool.sanitize("ERROR: Authorization: Bearer 0paque-T0ken_value client_secret=s3cr3t&x=1"),
+      "ERROR: Authorization: Bearer <redacted> client_secret=<redacted>&x=1"
+    )
+  })
+
   it.effect("reads expiresOn as local time in the current time zone when expires_on is absent", () =>
     withCli(
       () => output(cliOutput({ expires_on: undefined, expiresOn: "2026-11-27 15:00:00.123456" })),

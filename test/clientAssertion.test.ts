@@ -35,7 +35,7 @@ describe("certificate parsing", () => {
       Effect.sync(() => {
         const result = parse(s, undefined)
         assert.isTrue(Either.isLeft(result))
-        if (Either.isLeft(result)) assert.notInclude(result.left, s)
+        if (Either.isLeft(result)) assert.notInclude(result.left.message, s)
       })
   )
 
@@ -47,7 +47,7 @@ describe("certificate parsing", () => {
         const block = `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`
         const result = parse(label === "CERTIFICATE" ? block + app.keyPem : app.certPem + block, undefined)
         assert.isTrue(Either.isLeft(result))
-        if (Either.isLeft(result)) assert.notInclude(result.left, keyBody.slice(0, 24))
+        if (Either.isLeft(result)) assert.notInclude(result.left.message, keyBody.slice(0, 24))
       })
   )
 
@@ -59,8 +59,8 @@ describe("certificate parsing", () => {
         const result = parse(app.certPem + toEncryptedPkcs8(app.keyPem, "the-real-one"), Redacted.make(password))
         assert.isTrue(Either.isLeft(result))
         if (Either.isLeft(result)) {
-          assert.include(result.left, "could not be decrypted")
-          assert.notInclude(result.left, password)
+          assert.include(result.left.message, "could not be decrypted")
+          assert.notInclude(result.left.message, password)
         }
       }),
     { fastCheck: { numRuns: 10 } }

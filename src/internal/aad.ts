@@ -20,6 +20,7 @@ import {
   resolvePolicy,
   sendWithRetry
 } from "./http.js"
+import * as Scrub from "./scrub.js"
 
 /** @internal */
 export const libraryVersion = "0.1.0"
@@ -169,13 +170,16 @@ export const hintFor = (codes: ReadonlyArray<number>, error: string | undefined)
 
 /**
  * Turns the outcome of a token request into a token or a typed error. Expiry counts from the moment the request was
- * sent.
+ * sent. `remove` takes every secret of the request out of server text (see `scrub.ts`): the body is scrubbed whole
+ * before anything (an OAuth error field, an HTML title, a header) is read from it, so a clipped echo cannot leave a
+ * piece of a secret behind.
  *
  * @internal
  */
 export const interpret = (
   credential: string,
-  outcome: Outcome
+  outcome: Outcome,
+  remove: (text: string) => string = (text) => text
 ): Either.Either<TokenResponse, ClientAuthenticationError | CredentialUnavailableError> => {
   const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
   if (Either.isLeft(outcome.result)) {
@@ -195,29 +199,35 @@ export const interpret = (
         credential,
         reason: failure.kind === "invalid-url"
           ? `the token endpoint URL ${outcome.url} is invalid: check the authority host and tenant id`
-          : `no answer from the token endpoint ${outcome.url}${after} (${failure.description}): check network ` +
-            `access, proxy settings and the authority host (AZURE_AUTHORITY_HOST)`
+          : `no answer from the token endpoint ${outcome.url}${after} (${
+            Scrub.sanitize(failure.description, { remove, maxLength: 300 })
+          }): check network access, proxy settings and the authority host (AZURE_AUTHORITY_HOST)`
       })
     )
   }
-  const response = outcome.result.right
-  if (response.status >= 200 && response.status < 300) return interpretSuccess(credential, outcome, response)
-  return Either.left(interpretError(credential, outcome, response))
+  const raw = outcome.result.right
+  if (raw.status >= 200 && raw.status < 300) {
+    const success = interpretSuccess(credential, outcome, raw, remove)
+    return Either.isRight(success) ? success : Either.left(Scrub.scrubError(success.left, remove))
+  }
+  return Either.left(Scrub.scrubError(interpretError(credential, outcome, Scrub.scrubResponse(raw, remove)), remove))
 }
 
 const interpretSuccess = (
   credential: string,
   outcome: Outcome,
-  response: RawResponse
+  response: RawResponse,
+  remove: (text: string) => string
 ): Either.Either<TokenResponse, ClientAuthenticationError> => {
   const json = parseJson(response.text)
   if (Option.isNone(json)) {
+    const scrubbed = Scrub.scrubResponse(response, remove)
     return Either.left(
       new ClientAuthenticationError({
         credential,
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with ${
-          describeBody(response)
+          describeBody(scrubbed)
         }: check that the authority host points at Microsoft Entra ID`
       })
     )
@@ -281,7 +291,9 @@ const interpretError = (credential: string, outcome: Outcome, response: RawRespo
   const body = decoded.right
   const codes = body.error_codes ?? []
   const hint = hintFor(codes, body.error)
-  const description = body.error_description?.split(/\r?\n/)[0]?.trim()
+  const description = body.error_description === undefined
+    ? undefined
+    : Scrub.sanitize(body.error_description.split(/\r?\n/)[0] ?? "", { maxLength: Scrub.defaultMaxLength })
   return new ClientAuthenticationError({
     credential,
     status: response.status,
@@ -339,8 +351,11 @@ export const requestToken = (
   request: TokenRequest
 ): Effect.Effect<TokenResponse, ClientAuthenticationError | CredentialUnavailableError> => {
   const url = tokenEndpoint(request.authorityHost, request.tenantId)
+  // every secret sent (secret, password, assertion, refresh token, code…: the form's Redacted values), per attempt
+  const secrets = new Set<Redacted.Redacted<string>>()
   const makeRequest = Effect.gen(function*() {
     const fields = yield* request.form
+    for (const value of Object.values(fields)) if (Redacted.isRedacted(value)) secrets.add(value)
     const requestId = yield* randomUuid
     return HttpClientRequest.post(url).pipe(
       HttpClientRequest.setHeader("client-request-id", requestId),
@@ -352,7 +367,8 @@ export const requestToken = (
     )
   })
   return sendWithRetry(client, makeRequest, resolvePolicy(request.retryPolicy, defaultRetryPolicy)).pipe(
-    Effect.flatMap((outcome) => interpret(request.credential, outcome)),
+    Effect.flatMap((outcome) => interpret(request.credential, outcome, Scrub.secretRemover(secrets))),
+    Scrub.withAllHeadersRedacted,
     Effect.withSpan(`${request.credential}.requestToken`, {
       attributes: {
         "azure.identity.credential": request.credential,

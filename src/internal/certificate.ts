@@ -14,6 +14,7 @@ import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto"
 import type { KeyObject } from "node:crypto"
+import { InvalidArgumentError } from "../IdentityError.js"
 
 /** A certificate and its private key, ready to sign assertions. @internal */
 export interface ParsedCertificate {
@@ -34,20 +35,27 @@ export interface ParsedCertificate {
 const certificateBlock = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g
 const keyBlock = /-----BEGIN ((?:RSA |ENCRYPTED |EC |DSA |OPENSSH )?PRIVATE KEY)-----[\s\S]*?-----END \1-----/
 
+/** A problem with the certificate (or its password), as a typed error. */
+const invalid = (argument: string, reason: string) => Either.left(new InvalidArgumentError({ argument, reason }))
+
 const base64url = (bytes: Buffer): string => bytes.toString("base64url")
 
 /** The DER of every `CERTIFICATE` block, in file order; line endings `\n` or `\r\n`. @internal */
-export const certificateBlocks = (pem: string): Either.Either<ReadonlyArray<Buffer>, string> => {
+export const certificateBlocks = (pem: string): Either.Either<ReadonlyArray<Buffer>, InvalidArgumentError> => {
   const blocks: Array<Buffer> = []
   for (const match of pem.matchAll(certificateBlock)) {
     const body = match[1]!.replace(/\s+/g, "")
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
-      return Either.left("a CERTIFICATE block of the PEM is not valid base64: export the certificate again as PEM")
+      return invalid(
+        "certificate",
+        "a CERTIFICATE block of the PEM is not valid base64: export the certificate again as PEM"
+      )
     }
     blocks.push(Buffer.from(body, "base64"))
   }
   if (blocks.length === 0) {
-    return Either.left(
+    return invalid(
+      "certificate",
       "the PEM does not contain a PEM-encoded certificate (-----BEGIN CERTIFICATE-----): the file must hold the " +
         "certificate and its private key"
     )
@@ -55,11 +63,12 @@ export const certificateBlocks = (pem: string): Either.Either<ReadonlyArray<Buff
   return Either.right(blocks)
 }
 
-const parseCertificate = (der: Buffer): Either.Either<X509Certificate, string> => {
+const parseCertificate = (der: Buffer): Either.Either<X509Certificate, InvalidArgumentError> => {
   try {
     return Either.right(new X509Certificate(der))
   } catch {
-    return Either.left(
+    return invalid(
+      "certificate",
       "a CERTIFICATE block of the PEM is not an X.509 certificate: export the certificate again as PEM"
     )
   }
@@ -72,17 +81,19 @@ const isEncrypted = (block: string, label: string): boolean =>
 export const privateKey = (
   pem: string,
   password: Redacted.Redacted<string> | undefined
-): Either.Either<KeyObject, string> => {
+): Either.Either<KeyObject, InvalidArgumentError> => {
   const match = keyBlock.exec(pem)
   if (match === null) {
-    return Either.left(
+    return invalid(
+      "certificate",
       "the PEM does not contain a private key (a PRIVATE KEY, RSA PRIVATE KEY or ENCRYPTED PRIVATE KEY block): " +
         "the file must hold the certificate and its private key"
     )
   }
   const label = match[1]!
   if (label === "EC PRIVATE KEY" || label === "DSA PRIVATE KEY" || label === "OPENSSH PRIVATE KEY") {
-    return Either.left(
+    return invalid(
+      "certificate",
       `the private key is not an RSA key (${label}): client assertions are signed with RSA (RS256/PS256), use an ` +
         "RSA certificate"
     )
@@ -91,7 +102,8 @@ export const privateKey = (
   const encrypted = isEncrypted(block, label)
   const passphrase = password === undefined ? "" : Redacted.value(password)
   if (encrypted && passphrase === "") {
-    return Either.left(
+    return invalid(
+      "certificatePassword",
       "the private key is encrypted and no password was given: set certificatePassword or " +
         "AZURE_CLIENT_CERTIFICATE_PASSWORD"
     )
@@ -102,14 +114,16 @@ export const privateKey = (
       ? createPrivateKey({ key: block, format: "pem", passphrase })
       : createPrivateKey({ key: block, format: "pem" })
   } catch {
-    return Either.left(
+    return invalid(
+      encrypted ? "certificatePassword" : "certificate",
       encrypted
         ? "the private key could not be decrypted: check certificatePassword / AZURE_CLIENT_CERTIFICATE_PASSWORD"
         : "the private key could not be read: it is not a valid PEM key, export it again (PKCS#8 or PKCS#1)"
     )
   }
   if (key.asymmetricKeyType !== "rsa") {
-    return Either.left(
+    return invalid(
+      "certificate",
       `the private key is not an RSA key (${key.asymmetricKeyType ?? "unknown type"}): client assertions are signed ` +
         "with RSA (RS256/PS256), use an RSA certificate"
     )
@@ -126,7 +140,7 @@ export const privateKey = (
 export const parse = (
   pem: string,
   password: Redacted.Redacted<string> | undefined
-): Either.Either<ParsedCertificate, string> =>
+): Either.Either<ParsedCertificate, InvalidArgumentError> =>
   Either.gen(function*() {
     const ders = yield* certificateBlocks(pem)
     const leaf = yield* parseCertificate(ders[0]!)
@@ -139,7 +153,8 @@ export const parse = (
       matches = false
     }
     if (!matches) {
-      return yield* Either.left(
+      return yield* invalid(
+        "certificate",
         "the private key does not belong to the first certificate of the PEM: put the key's own certificate first"
       )
     }

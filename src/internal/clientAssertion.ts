@@ -67,6 +67,44 @@ export const assertionFields = (assertion: string | Redacted.Redacted<string>): 
   client_assertion_type: assertionType
 })
 
+/**
+ * Reads a federated token file (AKS workload identity, pipelines) for one request: the file is read again every
+ * time, so a rotated token is picked up. Problems are `CredentialUnavailableError`s of `credential`.
+ *
+ * @internal
+ */
+export const readFederatedToken = (
+  credential: string,
+  fs: FileSystem.FileSystem,
+  path: string
+): Effect.Effect<Redacted.Redacted<string>, CredentialUnavailableError> =>
+  fs.readFileString(path).pipe(
+    Effect.mapError((error) =>
+      new CredentialUnavailableError({
+        credential,
+        reason: readFailure(
+          "federated token file",
+          path,
+          error,
+          "check tokenFilePath / AZURE_FEDERATED_TOKEN_FILE and that the service account token is projected into " +
+            "the pod"
+        )
+      })
+    ),
+    Effect.flatMap((text) => {
+      const token = text.trim()
+      return token === ""
+        ? Effect.fail(
+          new CredentialUnavailableError({
+            credential,
+            reason: `the federated token file ${path} is empty: no content on the file, check that the token is ` +
+              "projected into the pod (or written by the pipeline) before requesting a token"
+          })
+        )
+        : Effect.succeed(Redacted.make(token))
+    })
+  )
+
 /** @internal */
 export interface SignOptions {
   readonly clientId: string
@@ -177,7 +215,9 @@ export const prepareCertificate = (
       const parsed = parse(inline, password)
       return {
         ...base,
-        load: Either.isRight(parsed) ? Effect.succeed(parsed.right) : fail(`the certificate is invalid: ${parsed.left}`)
+        load: Either.isRight(parsed)
+          ? Effect.succeed(parsed.right)
+          : fail(`the certificate is invalid: ${parsed.left.message}`)
       }
     }
     if (path === "") {
@@ -217,7 +257,7 @@ export const prepareCertificate = (
       const cached = yield* Ref.get(last)
       if (Option.isSome(cached) && cached.value.digest === digest) return cached.value.parsed
       const parsed = parse(text, password)
-      if (Either.isLeft(parsed)) return yield* fail(`the certificate file ${path} is invalid: ${parsed.left}`)
+      if (Either.isLeft(parsed)) return yield* fail(`the certificate file ${path} is invalid: ${parsed.left.message}`)
       yield* Ref.set(last, Option.some({ digest, parsed: parsed.right }))
       return parsed.right
     })

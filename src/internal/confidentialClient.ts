@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
-import { CredentialUnavailableError } from "../IdentityError.js"
+import { CredentialUnavailableError, InvalidArgumentError } from "../IdentityError.js"
 import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
@@ -44,41 +44,63 @@ export interface BaseOptions extends Regional.Options {
 }
 
 /**
- * Resolves and validates what every Entra credential needs. Problems become a description, so the layer still
- * builds and `getToken` fails with `CredentialUnavailableError`.
+ * Resolves and validates what every Entra credential needs; fails with `InvalidArgumentError` (see
+ * `orUnavailable`, which turns it into a credential that is unavailable).
  *
  * @internal
  */
 export const resolve = (
   credential: string,
   options: BaseOptions
-): Effect.Effect<Either.Either<Resolved, string>, never, HttpClient.HttpClient> =>
+): Effect.Effect<Resolved, InvalidArgumentError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = entraClient(yield* HttpClient.HttpClient)
-    const authority = yield* Effect.either(AuthorityHost.resolve(options.authorityHost))
-    if (Either.isLeft(authority)) return Either.left(authority.left)
+    const authorityHost = yield* AuthorityHost.resolve(options.authorityHost)
     const tenantId = options.tenantId?.trim() ?? ""
-    if (tenantId === "") return Either.left("no tenant id was given: set the tenantId option or AZURE_TENANT_ID")
-    const validTenant = AuthorityHost.validateTenantId(tenantId)
-    if (Either.isLeft(validTenant)) return Either.left(validTenant.left)
+    if (tenantId === "") {
+      return yield* invalid("tenantId", "no tenant id was given: set the tenantId option or AZURE_TENANT_ID")
+    }
+    yield* AuthorityHost.validateTenantId(tenantId)
     const clientId = options.clientId?.trim() ?? ""
-    if (clientId === "") return Either.left("no client id was given: set the clientId option or AZURE_CLIENT_ID")
+    if (clientId === "") {
+      return yield* invalid("clientId", "no client id was given: set the clientId option or AZURE_CLIENT_ID")
+    }
     const additionallyAllowedTenants = options.additionallyAllowedTenants ??
       (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
-    return Either.right({
+    return {
       credential,
-      authorityHost: authority.right,
+      authorityHost,
       tenantId,
       clientId,
       additionallyAllowedTenants,
       client,
       retryPolicy: options.retryPolicy
-    })
+    }
   })
+
+/** Fails with an `InvalidArgumentError`. @internal */
+export const invalid = (argument: string, reason: string): Effect.Effect<never, InvalidArgumentError> =>
+  Effect.fail(new InvalidArgumentError({ argument, reason }))
 
 /** A credential that can never try, with the reason. @internal */
 export const unavailable = (credential: string, reason: string): TokenCredential.Service =>
   TokenCredential.make(credential, () => Effect.fail(new CredentialUnavailableError({ credential, reason })))
+
+/**
+ * The one place where a credential's failed set-up becomes a credential that is unavailable: the layer still
+ * builds (and can sit in a chain), and `getToken` fails with `CredentialUnavailableError` carrying the message.
+ *
+ * @internal
+ */
+export const orUnavailable = <R>(
+  credential: string,
+  setup: Effect.Effect<TokenCredential.Service, InvalidArgumentError, R>
+): Effect.Effect<TokenCredential.Service, never, R> =>
+  Effect.catchTag(setup, "InvalidArgumentError", (error) => Effect.succeed(unavailable(credential, error.message)))
+
+/** An `InvalidArgumentError` met while serving a `getToken` call, as the credential's error. @internal */
+export const unavailableFor = (credential: string) => (error: InvalidArgumentError): CredentialUnavailableError =>
+  new CredentialUnavailableError({ credential, reason: error.message })
 
 /** Validates scopes and picks the tenant for one `getToken` call. @internal */
 export const prepare = (
@@ -87,17 +109,13 @@ export const prepare = (
   options: TokenCredential.GetTokenOptions | undefined
 ): Either.Either<{ scopes: ReadonlyArray<string>; tenantId: string }, CredentialUnavailableError> => {
   const validScopes = AuthorityHost.validateScopes(scopes)
-  if (Either.isLeft(validScopes)) {
-    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: validScopes.left }))
-  }
+  if (Either.isLeft(validScopes)) return Either.left(unavailableFor(resolved.credential)(validScopes.left))
   const tenant = AuthorityHost.resolveTenant({
     configured: resolved.tenantId,
     requested: options?.tenantId,
     additionallyAllowedTenants: resolved.additionallyAllowedTenants
   })
-  if (Either.isLeft(tenant)) {
-    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: tenant.left }))
-  }
+  if (Either.isLeft(tenant)) return Either.left(unavailableFor(resolved.credential)(tenant.left))
   return Either.right({ scopes: validScopes.right, tenantId: tenant.right })
 }
 
@@ -115,68 +133,68 @@ export const makeClientCredentials = (
     context: GrantContext
   ) => Effect.Effect<Readonly<Record<string, FormValue>>, ClientAuthenticationError | CredentialUnavailableError>
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const resolvedEither = yield* resolve(credential, options)
-    if (Either.isLeft(resolvedEither)) return unavailable(credential, resolvedEither.left)
-    const resolved = resolvedEither.right
-    const regional = yield* Regional.make(resolved.client, resolved.authorityHost, options)
-    if (Either.isLeft(regional)) return unavailable(credential, regional.left)
-    const cache = yield* TokenCacheEngine.make({
-      partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
-      name: credential
-    })
-    const fetch = (authorityHost: string, tenantId: string, scopes: ReadonlyArray<string>, claims?: string) =>
-      requestToken(resolved.client, {
-        credential,
-        authorityHost,
-        tenantId,
-        scopes,
-        claims,
-        retryPolicy: resolved.retryPolicy,
-        form: Effect.map(
-          clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
-          (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
-        )
-      }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
-    // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
-    // re-sorting and re-merging on every call. Bounded; claims (always a network request) are not memoised.
-    const memo = new Map<string, { key: string; list: ReadonlyArray<string>; tenantId: string; claims?: string }>()
-    return TokenCredential.make(credential, (scopes, getTokenOptions) => {
-      const enableCae = getTokenOptions?.enableCae === true
-      const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
-      // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation.
-      const memoKey = bypass ?
-        undefined :
-        `${typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`}\u0002${
-          getTokenOptions?.tenantId ?? ""
-        }\u0002${enableCae}`
-      let entry = memoKey === undefined ? undefined : memo.get(memoKey)
-      if (entry === undefined) {
-        const prepared = prepare(resolved, scopes, getTokenOptions)
-        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-        const { scopes: list, tenantId } = prepared.right
-        const claims = mergeClaims(getTokenOptions?.claims, enableCae)
-        entry = {
-          key: TokenCacheEngine.cacheKey(tenantId, list, enableCae),
-          list,
+  orUnavailable(
+    credential,
+    Effect.gen(function*() {
+      const resolved = yield* resolve(credential, options)
+      const regionalEither = yield* Regional.make(resolved.client, resolved.authorityHost, options)
+      if (Either.isLeft(regionalEither)) return yield* invalid("regionalAuthority", regionalEither.left)
+      const regional = regionalEither.right
+      const cache = yield* TokenCacheEngine.make({
+        partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
+        name: credential
+      })
+      const fetch = (authorityHost: string, tenantId: string, scopes: ReadonlyArray<string>, claims?: string) =>
+        requestToken(resolved.client, {
+          credential,
+          authorityHost,
           tenantId,
-          ...(claims === undefined ? {} : { claims })
+          scopes,
+          claims,
+          retryPolicy: resolved.retryPolicy,
+          form: Effect.map(
+            clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
+            (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
+          )
+        }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
+      // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
+      // re-sorting and re-merging on every call. Bounded; claims (always a network request) are not memoised.
+      const memo = new Map<string, { key: string; list: ReadonlyArray<string>; tenantId: string; claims?: string }>()
+      return TokenCredential.make(credential, (scopes, getTokenOptions) => {
+        const enableCae = getTokenOptions?.enableCae === true
+        const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+        // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation.
+        const memoKey = bypass ?
+          undefined :
+          `${typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`}\u0002${
+            getTokenOptions?.tenantId ?? ""
+          }\u0002${enableCae}`
+        let entry = memoKey === undefined ? undefined : memo.get(memoKey)
+        if (entry === undefined) {
+          const prepared = prepare(resolved, scopes, getTokenOptions)
+          if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+          const { scopes: list, tenantId } = prepared.right
+          const claims = mergeClaims(getTokenOptions?.claims, enableCae)
+          entry = {
+            key: TokenCacheEngine.cacheKey(tenantId, list, enableCae),
+            list,
+            tenantId,
+            ...(claims === undefined ? {} : { claims })
+          }
+          if (memoKey !== undefined) {
+            if (memo.size >= 1024) memo.clear()
+            memo.set(memoKey, entry)
+          }
         }
-        if (memoKey !== undefined) {
-          if (memo.size >= 1024) memo.clear()
-          memo.set(memoKey, entry)
-        }
-      }
-      const { claims, key, list, tenantId } = entry
-      return cache.get(
-        key,
-        Effect.suspend(() =>
-          Effect.flatMap(regional.right.host(tenantId), (host) => fetch(host, tenantId, list, claims))
-        ),
-        bypass
-      )
+        const { claims, key, list, tenantId } = entry
+        return cache.get(
+          key,
+          Effect.suspend(() => Effect.flatMap(regional.host(tenantId), (host) => fetch(host, tenantId, list, claims))),
+          bypass
+        )
+      })
     })
-  }).pipe(Effect.annotateLogs("module", credential))
+  ).pipe(Effect.annotateLogs("module", credential))
 
 /** @internal */
 export const unavailableError = (credential: string, reason: string): CredentialUnavailableError =>

@@ -15,6 +15,8 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
+import { InvalidArgumentError } from "../IdentityError.js"
+import * as Scrub from "./scrub.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
 export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
@@ -152,33 +154,20 @@ export const run = (
   )
 }
 
-const jwtPattern = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?/g
-const tokenFieldPattern =
-  /("?(?:access_?token|accessToken|refresh_?token|refreshToken|id_?token|token)"?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}]+)/gi
-
-const controlPattern = /\u001b\[[0-9;]*[A-Za-z]|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g
-
 /**
- * Text from a tool made safe for an error message: ANSI colours and control characters removed, anything that looks
- * like a token (a JWT, or the value of a `token` / `accessToken` / `refresh_token` field) replaced by `<redacted>`,
- * whitespace collapsed and the length bounded.
+ * Text from a tool made safe for an error message (see `scrub.ts`): ANSI colours and control characters removed,
+ * anything that looks like a credential (a JWT, `Bearer …`, the value of a `token` / `accessToken` /
+ * `refresh_token` / `client_secret` / `password` field) replaced by `<redacted>`, whitespace collapsed and the length
+ * bounded.
  *
  * @internal
  */
-export const sanitize = (text: string, maxLength = 600): string => {
-  const cleaned = text
-    .replace(controlPattern, "")
-    .replace(tokenFieldPattern, (_, field: string) => `${field}<redacted>`)
-    .replace(jwtPattern, "<redacted>")
-    .replace(/\s+/g, " ")
-    .trim()
-  return cleaned.length > maxLength ? `${cleaned.slice(0, maxLength)}…` : cleaned
-}
+export const sanitize = (text: string, maxLength = 600): string => Scrub.sanitize(text, { maxLength })
 
 /** Scopes as a non-empty list, each checked against the command-line-safe character set. @internal */
 export const validateScopes = (
   scopes: string | ReadonlyArray<string>
-): Either.Either<ReadonlyArray<string>, string> =>
+): Either.Either<ReadonlyArray<string>, InvalidArgumentError> =>
   Either.flatMap(AuthorityHost.validateScopes(scopes), (list) => {
     for (const scope of list) {
       const valid = AuthorityHost.validateDevToolScope(scope)
@@ -197,7 +186,7 @@ export const selectTenant = (options: {
   readonly configured: string | undefined
   readonly requested: string | undefined
   readonly additionallyAllowedTenants: ReadonlyArray<string>
-}): Either.Either<string | undefined, string> => {
+}): Either.Either<string | undefined, InvalidArgumentError> => {
   const requested = options.requested?.trim() === "" ? undefined : options.requested?.trim()
   if (options.configured === undefined && requested === undefined) return Either.right(undefined)
   return AuthorityHost.resolveTenant({ ...options, requested })
@@ -206,12 +195,15 @@ export const selectTenant = (options: {
 const subscriptionPattern = /^[0-9A-Za-z._ -]+$/
 
 /** Subscriptions are names or ids: letters, digits, `.`, `_`, `-` and spaces. @internal */
-export const validateSubscription = (subscription: string): Either.Either<string, string> =>
-  subscriptionPattern.test(subscription)
+export const validateSubscription = (subscription: string): Either.Either<string, InvalidArgumentError> =>
+  subscriptionPattern.test(subscription) && !subscription.startsWith("-")
     ? Either.right(subscription)
     : Either.left(
-      `invalid subscription ${JSON.stringify(subscription.slice(0, 80))}: use the subscription id or name ` +
-        `(letters, digits, spaces and . _ - only)`
+      new InvalidArgumentError({
+        argument: "subscription",
+        reason: `invalid subscription ${JSON.stringify(subscription.slice(0, 80))}: use the subscription id or ` +
+          `name (letters, digits, spaces and . _ - only, not starting with '-')`
+      })
     )
 
 const localDateTimePattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/
@@ -289,30 +281,25 @@ export interface ToolSetup {
   readonly additionallyAllowedTenants: ReadonlyArray<string>
   /** The configured tenant, trimmed; `undefined` when none (or only blanks) was given. */
   readonly configuredTenant: string | undefined
-  /** Why the configuration cannot work, if it cannot. */
-  readonly problem: Option.Option<string>
 }
 
 /** @internal */
 export const setup = (
   options: ToolOptions,
   executables: { readonly windows: string; readonly posix: string }
-): Effect.Effect<ToolSetup> =>
+): Effect.Effect<ToolSetup, InvalidArgumentError> =>
   Effect.gen(function*() {
     const platform = currentPlatform()
     const trimmed = options.tenantId?.trim()
     const configuredTenant = trimmed === "" ? undefined : trimmed
-    const validTenant = configuredTenant === undefined
-      ? Either.right("")
-      : AuthorityHost.validateTenantId(configuredTenant)
+    if (configuredTenant !== undefined) yield* AuthorityHost.validateTenantId(configuredTenant)
     return {
       platform,
       executable: options.executable ?? (platform.windows ? executables.windows : executables.posix),
       timeout: Duration.decode(options.processTimeout ?? defaultProcessTimeout),
       additionallyAllowedTenants: options.additionallyAllowedTenants ??
         (yield* AuthorityHost.additionallyAllowedTenantsFromConfig),
-      configuredTenant,
-      problem: Either.isLeft(validTenant) ? Option.some(validTenant.left) : Option.none()
+      configuredTenant
     }
   })
 

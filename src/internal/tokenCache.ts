@@ -6,11 +6,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
 import { CredentialUnavailableError } from "../IdentityError.js"
-import type * as TokenCache from "../TokenCache.js"
 
 /** @internal */
 export type Decision = "fresh" | "refresh" | "expired"
@@ -63,7 +63,31 @@ export interface Engine {
   readonly size: () => number
 }
 
-const TokenCacheTag = Context.GenericTag<TokenCache.TokenCache, TokenCache.Service>("effect-azure-identity/TokenCache")
+/**
+ * A persistence backend: where tokens live beyond one layer's memory. Re-exported by `TokenCache.ts`.
+ *
+ * @internal
+ */
+export interface Service {
+  /** The token stored under `key`, if any (a backend may drop expired entries). */
+  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
+  readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
+}
+
+/** A backend that refuses to work (misconfigured). Re-exported by `TokenCache.ts`. @internal */
+export class TokenCacheError extends Schema.TaggedError<TokenCacheError>("effect-azure-identity/TokenCacheError")(
+  "TokenCacheError",
+  { reason: Schema.String }
+) {
+  override get message(): string {
+    return `the persistent token cache refuses to work: ${this.reason}`
+  }
+}
+
+/** The one `TokenCache` tag: owned here, re-exported by `TokenCache.ts`. @internal */
+export class TokenCache extends Context.Tag("effect-azure-identity/TokenCache")<TokenCache, Service>() {}
+
+const TokenCacheTag = TokenCache
 
 /**
  * One cache per credential instance. Requests run in fibers of the scope it is made in (the layer's scope): an
@@ -109,7 +133,7 @@ export const make = (options: {
     }
 
     // A backend that refuses to work (misconfigured) fails the call before any request is sent.
-    const refused = (error: TokenCache.TokenCacheError) =>
+    const refused = (error: TokenCacheError) =>
       new CredentialUnavailableError({ credential: options.name, reason: error.message })
 
     /**

@@ -27,13 +27,17 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
-import { ClientAuthenticationError, type CredentialUnavailableError } from "../IdentityError.js"
-import { TokenCache } from "../TokenCache.js"
+import {
+  ClientAuthenticationError,
+  type CredentialUnavailableError,
+  type InvalidArgumentError
+} from "../IdentityError.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { mergeClaims, requestToken } from "./aad.js"
 import type { BaseOptions, Resolved } from "./confidentialClient.js"
-import { prepare, resolve, unavailable } from "./confidentialClient.js"
+import { orUnavailable, prepare, resolve } from "./confidentialClient.js"
+import { TokenCache } from "./tokenCache.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
 /** @internal */
@@ -104,174 +108,173 @@ interface InFlight {
 export const make = (
   credential: string,
   options: UserOptions,
-  initial: (context: UserContext) => Effect.Effect<Either.Either<InitialGrant, string>>
+  initial: (context: UserContext) => Effect.Effect<InitialGrant, InvalidArgumentError>
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const resolvedEither = yield* resolve(credential, options)
-    if (Either.isLeft(resolvedEither)) return unavailable(credential, resolvedEither.left)
-    const resolved = resolvedEither.right
-    const clientFields: Record<string, FormValue> = { client_id: resolved.clientId, client_info: "1" }
-    if (options.clientSecret !== undefined) clientFields.client_secret = options.clientSecret
-    const context: UserContext = {
-      resolved,
-      clientFields,
-      request: (request, fields) =>
-        requestToken(resolved.client, {
+  orUnavailable(
+    credential,
+    Effect.gen(function*() {
+      const resolved = yield* resolve(credential, options)
+      const clientFields: Record<string, FormValue> = { client_id: resolved.clientId, client_info: "1" }
+      if (options.clientSecret !== undefined) clientFields.client_secret = options.clientSecret
+      const context: UserContext = {
+        resolved,
+        clientFields,
+        request: (request, fields) =>
+          requestToken(resolved.client, {
+            credential,
+            authorityHost: resolved.authorityHost,
+            tenantId: request.tenantId,
+            scopes: request.scopes,
+            claims: request.claims,
+            retryPolicy: resolved.retryPolicy,
+            form: Effect.succeed({ ...clientFields, ...fields })
+          })
+      }
+      const grant = yield* initial(context)
+
+      const scope = yield* Effect.scope
+      // Memory only: without the account in the key, a persisted token could be served to another user.
+      const cache = yield* TokenCacheEngine.make({
+        partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
+        name: credential
+      }).pipe(Effect.mapInputContext((ctx: Context.Context<Scope.Scope>) => Context.omit(TokenCache)(ctx)))
+
+      let refreshToken: Option.Option<Redacted.Redacted<string>> = Option.none()
+      let grantUsed = false
+      let lastRejection: string | undefined
+      let inflight: InFlight | undefined
+      const refreshLock = yield* Effect.makeSemaphore(1)
+
+      const keep = (response: TokenResponse) => {
+        if (Option.isSome(response.refreshToken)) refreshToken = response.refreshToken
+      }
+
+      const signInAgain = (extra?: string) =>
+        new ClientAuthenticationError({
           credential,
-          authorityHost: resolved.authorityHost,
-          tenantId: request.tenantId,
-          scopes: request.scopes,
-          claims: request.claims,
-          retryPolicy: resolved.retryPolicy,
-          form: Effect.succeed({ ...clientFields, ...fields })
+          reason: `no refresh token is left${extra ? ` (${extra})` : ""} and ${grant.exhausted}: the user must ` +
+            `sign in again`
         })
-    }
-    const grantEither = yield* initial(context)
-    if (Either.isLeft(grantEither)) return unavailable(credential, grantEither.left)
-    const grant = grantEither.right
 
-    const scope = yield* Effect.scope
-    // Memory only: without the account in the key, a persisted token could be served to another user.
-    const cache = yield* TokenCacheEngine.make({
-      partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
-      name: credential
-    }).pipe(Effect.mapInputContext((ctx: Context.Context<Scope.Scope>) => Context.omit(TokenCache)(ctx)))
-
-    let refreshToken: Option.Option<Redacted.Redacted<string>> = Option.none()
-    let grantUsed = false
-    let lastRejection: string | undefined
-    let inflight: InFlight | undefined
-    const refreshLock = yield* Effect.makeSemaphore(1)
-
-    const keep = (response: TokenResponse) => {
-      if (Option.isSome(response.refreshToken)) refreshToken = response.refreshToken
-    }
-
-    const signInAgain = (extra?: string) =>
-      new ClientAuthenticationError({
-        credential,
-        reason: `no refresh token is left${extra ? ` (${extra})` : ""} and ${grant.exhausted}: the user must ` +
-          `sign in again`
-      })
-
-    /** Runs in the cache engine's fiber: a refresh-token grant, or `NeedsInitial` when there is no refresh token. */
-    const refresh = (request: GrantRequest): Effect.Effect<AccessToken, GrantError | NeedsInitial> =>
-      refreshLock.withPermits(1)(Effect.suspend(() => {
-        if (Option.isNone(refreshToken)) return Effect.fail(new NeedsInitial({ reason: lastRejection }))
-        const used = refreshToken.value
-        return context.request(request, { grant_type: "refresh_token", refresh_token: used }).pipe(
-          Effect.tap(keep),
-          Effect.map((response) => response.accessToken),
-          Effect.catchIf(
-            (error): error is ClientAuthenticationError =>
-              error._tag === "ClientAuthenticationError" && error.error === "invalid_grant",
-            (error) => {
-              if (Option.isSome(refreshToken) && refreshToken.value === used) refreshToken = Option.none()
-              lastRejection = `the refresh token was rejected: ${error.reason}`
-              return Effect.fail(new NeedsInitial({ reason: lastRejection }))
-            }
-          )
-        )
-      }))
-
-    /** Joins the initial grant in flight, or starts it. Runs on the caller's fiber. */
-    const join = (key: string, request: GrantRequest): Effect.Effect<
-      { readonly key: string; readonly token: AccessToken },
-      GrantError
-    > =>
-      Effect.suspend(() => {
-        let current = inflight
-        if (current === undefined) {
-          if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
-          grantUsed = true
-          const deferred = Deferred.unsafeMake<AccessToken, GrantError>(FiberId.none)
-          const started: InFlight = { key, deferred, fiber: undefined, waiters: 0 }
-          current = started
-          inflight = started
-          const run = grant.run(request).pipe(
-            Effect.tap((response) => {
-              keep(response)
-              lastRejection = undefined
-            }),
+      /** Runs in the cache engine's fiber: a refresh-token grant, or `NeedsInitial` when there is no refresh token. */
+      const refresh = (request: GrantRequest): Effect.Effect<AccessToken, GrantError | NeedsInitial> =>
+        refreshLock.withPermits(1)(Effect.suspend(() => {
+          if (Option.isNone(refreshToken)) return Effect.fail(new NeedsInitial({ reason: lastRejection }))
+          const used = refreshToken.value
+          return context.request(request, { grant_type: "refresh_token", refresh_token: used }).pipe(
+            Effect.tap(keep),
             Effect.map((response) => response.accessToken),
-            Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
+            Effect.catchIf(
+              (error): error is ClientAuthenticationError =>
+                error._tag === "ClientAuthenticationError" && error.error === "invalid_grant",
+              (error) => {
+                if (Option.isSome(refreshToken) && refreshToken.value === used) refreshToken = Option.none()
+                lastRejection = `the refresh token was rejected: ${error.reason}`
+                return Effect.fail(new NeedsInitial({ reason: lastRejection }))
+              }
+            )
+          )
+        }))
+
+      /** Joins the initial grant in flight, or starts it. Runs on the caller's fiber. */
+      const join = (key: string, request: GrantRequest): Effect.Effect<
+        { readonly key: string; readonly token: AccessToken },
+        GrantError
+      > =>
+        Effect.suspend(() => {
+          let current = inflight
+          if (current === undefined) {
+            if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
+            grantUsed = true
+            const deferred = Deferred.unsafeMake<AccessToken, GrantError>(FiberId.none)
+            const started: InFlight = { key, deferred, fiber: undefined, waiters: 0 }
+            current = started
+            inflight = started
+            const run = grant.run(request).pipe(
+              Effect.tap((response) => {
+                keep(response)
+                lastRejection = undefined
+              }),
+              Effect.map((response) => response.accessToken),
+              Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
+              Effect.onExit((exit) =>
+                Effect.suspend(() => {
+                  if (inflight === started) inflight = undefined
+                  return Deferred.done(deferred, exit)
+                })
+              ),
+              Effect.ignore
+            )
+            return Effect.flatMap(Effect.forkIn(run, scope), (fiber) => {
+              started.fiber = fiber
+              return awaitGrant(started)
+            })
+          }
+          return awaitGrant(current)
+        })
+
+      const awaitGrant = (flight: InFlight) =>
+        Effect.suspend(() => {
+          flight.waiters++
+          return Deferred.await(flight.deferred).pipe(
+            Effect.map((token) => ({ key: flight.key, token })),
             Effect.onExit((exit) =>
               Effect.suspend(() => {
-                if (inflight === started) inflight = undefined
-                return Deferred.done(deferred, exit)
+                flight.waiters--
+                if (
+                  Exit.isInterrupted(exit) && flight.waiters === 0 && grant.cancelWhenAbandoned &&
+                  flight.fiber !== undefined
+                ) {
+                  if (inflight === flight) inflight = undefined
+                  if (grant.reusable) grantUsed = false
+                  return Fiber.interruptFork(flight.fiber)
+                }
+                return Effect.void
               })
-            ),
-            Effect.ignore
+            )
           )
-          return Effect.flatMap(Effect.forkIn(run, scope), (fiber) => {
-            started.fiber = fiber
-            return awaitGrant(started)
-          })
-        }
-        return awaitGrant(current)
-      })
+        })
 
-    const awaitGrant = (flight: InFlight) =>
-      Effect.suspend(() => {
-        flight.waiters++
-        return Deferred.await(flight.deferred).pipe(
-          Effect.map((token) => ({ key: flight.key, token })),
-          Effect.onExit((exit) =>
-            Effect.suspend(() => {
-              flight.waiters--
-              if (
-                Exit.isInterrupted(exit) && flight.waiters === 0 && grant.cancelWhenAbandoned &&
-                flight.fiber !== undefined
-              ) {
-                if (inflight === flight) inflight = undefined
-                if (grant.reusable) grantUsed = false
-                return Fiber.interruptFork(flight.fiber)
-              }
-              return Effect.void
-            })
-          )
+      const getToken = (
+        key: string,
+        request: GrantRequest,
+        bypass: boolean,
+        attempts: number
+      ): Effect.Effect<AccessToken, GrantError> =>
+        cache.get(key, refresh(request), bypass).pipe(
+          Effect.catchTag("NeedsInitial", (needs) =>
+            attempts >= 2
+              ? Effect.fail(signInAgain(needs.reason))
+              : Effect.flatMap(
+                join(key, request),
+                (result) =>
+                  result.key === key
+                    ? Effect.succeed(result.token)
+                    // The grant in flight was for other scopes: now that it has given a refresh token, use it.
+                    : getToken(key, request, bypass, attempts + 1)
+              ))
+        )
+
+      return TokenCredential.make(credential, (scopes, getTokenOptions) => {
+        const prepared = prepare(resolved, scopes, getTokenOptions)
+        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+        const { scopes: list, tenantId } = prepared.right
+        const enableCae = getTokenOptions?.enableCae === true
+        const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+        const request: GrantRequest = {
+          tenantId,
+          scopes: withUserScopes(list),
+          claims: mergeClaims(getTokenOptions?.claims, enableCae)
+        }
+        return getToken(TokenCacheEngine.cacheKey(tenantId, list, enableCae), request, bypass, 0).pipe(
+          Effect.withSpan(`${credential}.getToken`, {
+            attributes: {
+              "azure.identity.credential": credential,
+              "azure.identity.tenant": tenantId,
+              "azure.identity.scopes": list.join(" ")
+            }
+          })
         )
       })
-
-    const getToken = (
-      key: string,
-      request: GrantRequest,
-      bypass: boolean,
-      attempts: number
-    ): Effect.Effect<AccessToken, GrantError> =>
-      cache.get(key, refresh(request), bypass).pipe(
-        Effect.catchTag("NeedsInitial", (needs) =>
-          attempts >= 2
-            ? Effect.fail(signInAgain(needs.reason))
-            : Effect.flatMap(
-              join(key, request),
-              (result) =>
-                result.key === key
-                  ? Effect.succeed(result.token)
-                  // The grant in flight was for other scopes: now that it has given a refresh token, use it.
-                  : getToken(key, request, bypass, attempts + 1)
-            ))
-      )
-
-    return TokenCredential.make(credential, (scopes, getTokenOptions) => {
-      const prepared = prepare(resolved, scopes, getTokenOptions)
-      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-      const { scopes: list, tenantId } = prepared.right
-      const enableCae = getTokenOptions?.enableCae === true
-      const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
-      const request: GrantRequest = {
-        tenantId,
-        scopes: withUserScopes(list),
-        claims: mergeClaims(getTokenOptions?.claims, enableCae)
-      }
-      return getToken(TokenCacheEngine.cacheKey(tenantId, list, enableCae), request, bypass, 0).pipe(
-        Effect.withSpan(`${credential}.getToken`, {
-          attributes: {
-            "azure.identity.credential": credential,
-            "azure.identity.tenant": tenantId,
-            "azure.identity.scopes": list.join(" ")
-          }
-        })
-      )
     })
-  }).pipe(Effect.annotateLogs("module", credential))
+  ).pipe(Effect.annotateLogs("module", credential))

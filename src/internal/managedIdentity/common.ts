@@ -16,7 +16,8 @@ import { ClientAuthenticationError, CredentialUnavailableError } from "../../Ide
 import { libraryVersion, userAgent } from "../aad.js"
 import type { Outcome, RawResponse, RetryPolicy } from "../http.js"
 import { describeBody, makeClient, maxBodyBytes, parseJson, randomUuid, sendWithRetry } from "../http.js"
-import { errorFields, parseTokenBody, scrub } from "./response.js"
+import * as Scrub from "../scrub.js"
+import { errorFields, parseTokenBody } from "./response.js"
 
 /** Which identity to ask for. @internal */
 export type Identity =
@@ -129,10 +130,12 @@ export const describeError = (response: RawResponse, secrets: ReadonlyArray<stri
   readonly error: string | undefined
   readonly description: string | undefined
 } => {
-  const fields = errorFields(response.text)
-  if (Option.isNone(fields)) return { detail: describeBody(response), error: undefined, description: undefined }
-  const error = fields.value.error === undefined ? undefined : scrub(fields.value.error, secrets)
-  const description = fields.value.description === undefined ? undefined : scrub(fields.value.description, secrets)
+  const remove = Scrub.secretRemover(secrets)
+  const safe = Scrub.scrubResponse(response, remove)
+  const fields = errorFields(safe.text)
+  if (Option.isNone(fields)) return { detail: describeBody(safe), error: undefined, description: undefined }
+  const error = fields.value.error === undefined ? undefined : remove(fields.value.error)
+  const description = fields.value.description === undefined ? undefined : remove(fields.value.description)
   return {
     detail: [error, description].filter((s) => s !== undefined).join(": "),
     error,
@@ -179,7 +182,7 @@ export const interpret = (
         `no response from the ${label} endpoint ${outcome.url}${after} (${failure.description}): ${how.noResponseHint}`
       )
   }
-  const response = outcome.result.right
+  const response = Scrub.scrubResponse(outcome.result.right, Scrub.secretRemover(secrets))
   if (response.status >= 200 && response.status < 300) {
     const json = parseJson(response.text)
     if (Option.isNone(json)) {
@@ -242,7 +245,9 @@ export const fetchToken = (
 ): Effect.Effect<AccessToken.AccessToken, SourceError> =>
   sendWithRetry(client, makeRequest, policy).pipe(
     Effect.flatMap((outcome) => interpret(how, outcome)),
-    withRedactedHeaders
+    Effect.mapError((error) => Scrub.scrubError(error, Scrub.secretRemover(how.secrets))),
+    withRedactedHeaders,
+    Scrub.withAllHeadersRedacted
   )
 
 /** Appends the query parameter naming a user-assigned identity, with the host's spelling. @internal */

@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as AccessToken from "../../AccessToken.js"
 import { controlCharacter, maxAccessTokenLength, maxEpochMillis } from "../aad.js"
 import { parseJson } from "../http.js"
+import * as Scrub from "../scrub.js"
 
 /** An instant, or why it could not be read. */
 type Parsed = Either.Either<number, string>
@@ -173,10 +174,7 @@ export interface ErrorFields {
   readonly description?: string | undefined
 }
 
-const clip = (s: string, max = 300): string => {
-  const oneLine = s.replace(/\s+/g, " ").trim()
-  return oneLine.length > max ? `${oneLine.slice(0, max)}…` : oneLine
-}
+const clip = (s: string, max = 300): string => Scrub.sanitize(s, { maxLength: max })
 
 /**
  * Reads `{error, error_description}` (IMDS, Entra), `{error: {code, message}}` (Service Fabric),
@@ -199,11 +197,5 @@ export const errorFields = (text: string): Option.Option<ErrorFields> => {
   return Option.some({ error, description })
 }
 
-/** Replaces every secret value in `text` with `<redacted>`. @internal */
-export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join("<redacted>")
-  }
-  return out
-}
+/** Replaces every secret value in `text`, in each spelling, with `<redacted>` (see `scrub.ts`). @internal */
+export const scrub = (text: string, secrets: ReadonlyArray<string>): string => Scrub.secretRemover(secrets)(text)

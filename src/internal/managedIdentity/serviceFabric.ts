@@ -55,9 +55,13 @@ export const make = (
         "Service Fabric applications get their identities from the cluster configuration, not per request"
       )
     }
-    const thumbprint = PinnedHttpClient.parseThumbprint(env.thumbprint)
+    const thumbprint = PinnedHttpClient.parseThumbprint(env.thumbprint, "IDENTITY_SERVER_THUMBPRINT")
     if (Either.isLeft(thumbprint)) {
-      return unavailableSource(ctx.credential, label, `IDENTITY_SERVER_THUMBPRINT is invalid: ${thumbprint.left}`)
+      return unavailableSource(
+        ctx.credential,
+        label,
+        `IDENTITY_SERVER_THUMBPRINT is invalid: ${thumbprint.left.message}`
+      )
     }
     if (Option.isNone(pinned)) {
       return unavailableSource(
