@@ -299,7 +299,12 @@ export const make = (
           if (Option.isNone(raw)) {
             return yield* Effect.fail("it is no longer a valid MSAL cache, so it was not overwritten")
           }
-          yield* Msal.writeAtomically(fs, path, JSON.stringify(Msal.merge(raw.value, write)))
+          const text = yield* Effect.try({
+            try: () => JSON.stringify(Msal.merge(raw.value, write)),
+            // a value nested deeper than the stack allows (a corrupt or hostile file) cannot be written back
+            catch: () => "it holds values nested too deeply to write back, so it was not overwritten"
+          })
+          yield* Msal.writeAtomically(fs, path, text)
         })
       ).pipe(
         Effect.catchAll((error) =>

@@ -14,9 +14,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { SharedTokenCacheCredential, TokenCache, TokenCredential } from "../src/index.js"
+import { DefaultAzureCredential, SharedTokenCacheCredential, TokenCache, TokenCredential } from "../src/index.js"
 import * as Msal from "../src/internal/msalCache.js"
 import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
+import { mockExecutor, output as mockOutput } from "./support/mockCommand.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, reset, tokenBody } from "./support/mockHttp.js"
 
@@ -1016,5 +1017,68 @@ describe("SharedTokenCacheCredential: review fixes", () => {
         assert.strictEqual(value(second), "bob-at-1")
         assert.strictEqual(http.requests[0]?.form.refresh_token, "rt-bob-secret")
       }).pipe(Effect.provideServiceEffect(TokenCache.TokenCache, TokenCache.makeMemory))
+    ))
+})
+
+describe("SharedTokenCacheCredential: deeply nested content", () => {
+  const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+
+  it.scoped("3,000 nested arrays anywhere in the file → CredentialUnavailableError, never a defect", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        for (
+          const content of [
+            deep(3000),
+            `{"AccessToken": ${deep(3000)}}`,
+            `{"Account": ${deep(3000)}, "RefreshToken": ${deep(3000)}}`,
+            `{"AppMetadata": {"a": 1}, "IdToken": ${deep(20_000)}}`
+          ]
+        ) {
+          yield* h.write("msal.cache", content)
+          const error = yield* getError({})
+          assert.strictEqual(error._tag, "CredentialUnavailableError")
+          assert.include(error.message, "does not have the MSAL cache layout")
+          assert.isBelow(error.message.length, 2_000)
+          assert.strictEqual(yield* h.read("msal.cache"), content)
+        }
+      })
+    ))
+
+  it.scoped("a usable cache with a deeply nested unknown section: the token is returned, the file left as it was", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const cache = { ...cacheJson([alice]), Extra: "__DEEP__" }
+        const content = JSON.stringify(cache).replace("\"__DEEP__\"", deep(200_000))
+        yield* h.write("msal.cache", content)
+        const logs = captureLogs()
+        const token = yield* (yield* build({}, tokenHttp().layer)).getToken(SCOPE).pipe(Effect.provide(logs.layer))
+        assert.strictEqual(value(token), "new-at-1")
+        assert.strictEqual(yield* h.read("msal.cache"), content)
+        assert.isTrue(logs.lines.some((l) => l.includes("could not write the new token back")))
+        assert.isFalse(yield* h.exists("msal.cache.lockfile"))
+      })
+    ))
+
+  it.scoped("DefaultAzureCredential: a corrupt shared cache does not stop the chain, the next link answers", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        yield* h.write("msal.cache", `{"AccessToken": ${deep(3000)}}`)
+        const exec = mockExecutor(() =>
+          mockOutput(JSON.stringify({ accessToken: "cli-token", expires_on: Math.floor(T0 / 1000) + 3600 }))
+        )
+        const ctx = yield* Layer.build(
+          DefaultAzureCredential.layer({
+            exclude: [
+              "EnvironmentCredential",
+              "WorkloadIdentityCredential",
+              "ManagedIdentityCredential",
+              "AzureDeveloperCliCredential"
+            ]
+          }).pipe(Layer.provide(Layer.mergeAll(dieHttp, exec.layer, NodeFileSystem.layer)))
+        )
+        const token = yield* Context.get(ctx, TokenCredential.TokenCredential).getToken(SCOPE)
+        assert.strictEqual(value(token), "cli-token")
+        assert.strictEqual(exec.commands.length, 1)
+      })
     ))
 })

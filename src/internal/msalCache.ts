@@ -14,8 +14,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
-import { describeParseError, maxEpochMillis } from "./aad.js"
+import { maxEpochMillis } from "./aad.js"
 import { parseJson } from "./http.js"
+import { describeParseError } from "./safeParse.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
 export const developerSignOnClientId = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
