@@ -39,7 +39,6 @@
  *
  * @since 0.1.0
  */
-import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -54,6 +53,7 @@ import type * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError } from "./IdentityError.js"
 import { mergeClaims, requestToken } from "./internal/aad.js"
+import * as BoundedFile from "./internal/boundedFile.js"
 import { describeConfigError } from "./internal/confidentialClient.js"
 import type { RetryPolicy } from "./internal/http.js"
 import * as Msal from "./internal/msalCache.js"
@@ -194,10 +194,8 @@ const notJsonReason = (platform: string, path: string): string => {
   }
 }
 
-const describeReadError = (error: PlatformError.PlatformError): string => {
-  if (error._tag === "BadArgument") return "it is not text: it may be encrypted"
-  return error.reason === "PermissionDenied" ? "permission denied: check the file's owner and mode" : error.reason
-}
+const describeReadError = (error: BoundedFile.BoundedFileError): string =>
+  error.problem === "PermissionDenied" ? "permission denied: check the file's owner and mode" : error.reason
 
 interface Loaded {
   readonly path: string
@@ -213,10 +211,10 @@ const loadCache = (
   Effect.gen(function*() {
     const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
     for (const path of candidates) {
-      const text = yield* fs.readFileString(path).pipe(
+      const text = yield* BoundedFile.readText(fs, path, BoundedFile.limits.msalCache).pipe(
         Effect.map(Option.some),
         Effect.catchAll((error) =>
-          error._tag === "SystemError" && error.reason === "NotFound"
+          error.problem === "NotFound"
             ? Effect.succeed(Option.none<string>())
             : Effect.fail(unavailable(`the shared token cache ${path} could not be read (${describeReadError(error)})`))
         )
@@ -295,7 +293,7 @@ export const make = (
         lock,
         Effect.gen(function*() {
           // re-read under the lock: keep what other programs wrote since we read it
-          const raw = Msal.parseRaw(yield* fs.readFileString(path))
+          const raw = Msal.parseRaw(yield* BoundedFile.readText(fs, path, BoundedFile.limits.msalCache))
           if (Option.isNone(raw)) {
             return yield* Effect.fail("it is no longer a valid MSAL cache, so it was not overwritten")
           }
@@ -314,6 +312,8 @@ export const make = (
                 ? error
                 : error instanceof Msal.LockTimeout
                 ? `its lock ${error.lockPath} was held for ${Math.round(error.waitedMillis / 1000)} s`
+                : error instanceof BoundedFile.BoundedFileError
+                ? error.reason
                 : error._tag === "SystemError"
                 ? `${error.reason} ${error.method}`
                 : error._tag

@@ -38,6 +38,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { CredentialUnavailableError } from "./IdentityError.js"
+import * as BoundedFile from "./internal/boundedFile.js"
 import { assertionFields, readFailure } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import type { RetryPolicy } from "./internal/http.js"
@@ -78,7 +79,7 @@ const readToken = (
   fs: FileSystem.FileSystem,
   path: string
 ): Effect.Effect<Redacted.Redacted<string>, CredentialUnavailableError> =>
-  fs.readFileString(path).pipe(
+  BoundedFile.readText(fs, path, BoundedFile.limits.tokenFile).pipe(
     Effect.mapError((error) =>
       new CredentialUnavailableError({
         credential: name,

@@ -899,7 +899,7 @@ describe("SharedTokenCacheCredential: the lock file", () => {
         assert.strictEqual(value(token), "new-at")
         const warning = logs.lines.find((l) => l.includes("could not write the new token back"))
         assert.isDefined(warning)
-        assert.include(warning!, "(BadResource readFile)")
+        assert.include(warning!, "(it is a directory, not a regular file")
         assert.notInclude(warning!, "new-at")
         assert.notInclude(warning!, "rotated")
       })
