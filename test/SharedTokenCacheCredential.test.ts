@@ -1082,3 +1082,69 @@ describe("SharedTokenCacheCredential: deeply nested content", () => {
       })
     ))
 })
+
+describe("SharedTokenCacheCredential: lock waits", () => {
+  const tick = Effect.promise(() => new Promise((r) => setImmediate(r)))
+
+  it.scoped("waiting for a lock held by another program can be interrupted at once, and leaves the lock alone", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const lockPath = `${h.dir}/.IdentityService/msal.cache.lockfile`
+        const theirs = JSON.stringify({ owner: "other", createdAt: T0 })
+        yield* h.write("msal.cache.lockfile", theirs)
+        let ran = false
+        const fiber = yield* Effect.fork(
+          Msal.withLock(h.fs, lockPath, Msal.defaultLockOptions, Effect.sync(() => (ran = true)))
+        )
+        for (let i = 0; i < 5; i++) {
+          yield* TestClock.adjust("50 millis")
+          yield* tick
+        }
+        const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+        for (let i = 0; i < 20 && interrupting.unsafePoll() === null; i++) yield* tick
+        assert.isNotNull(interrupting.unsafePoll(), "the lock wait could not be interrupted")
+        assert.isFalse(ran)
+        assert.strictEqual(yield* h.read("msal.cache.lockfile"), theirs)
+      })
+    ))
+
+  it.scoped("a stale lock replaced by a fresh one after it was judged stale is not removed", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const lockPath = `${h.dir}/.IdentityService/msal.cache.lockfile`
+        yield* h.write("msal.cache.lockfile", JSON.stringify({ owner: "crashed", createdAt: T0 - 60_000 }))
+        const fresh = JSON.stringify({ owner: "fresh-writer", createdAt: T0 })
+        // the file system swaps in another writer's fresh lock right after the stale one was read
+        let swapped = false
+        const racing: FileSystem.FileSystem = {
+          ...h.fs,
+          readFileString: (path, encoding) =>
+            Effect.tap(h.fs.readFileString(path, encoding), () =>
+              path === lockPath && !swapped
+                ? Effect.orDie(Effect.zipRight(Effect.sync(() => (swapped = true)), h.fs.writeFileString(path, fresh)))
+                : Effect.void)
+        }
+        let ran = false
+        const fiber = yield* Effect.fork(
+          Msal.withLock(
+            racing,
+            lockPath,
+            { ...Msal.defaultLockOptions, timeoutMillis: 1_000 },
+            Effect.sync(() => {
+              ran = true
+            })
+          )
+        )
+        for (let i = 0; i < 40 && fiber.unsafePoll() === null; i++) {
+          yield* TestClock.adjust("50 millis")
+          yield* tick
+        }
+        const exit = yield* Fiber.await(fiber)
+        assert.isTrue(swapped)
+        assert.isFalse(ran, "the fresh lock was removed and both writers held the lock")
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(yield* h.read("msal.cache.lockfile"), fresh)
+        assert.isFalse(yield* h.exists("msal.cache.lockfile.break"))
+      })
+    ))
+})
