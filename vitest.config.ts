@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    setupFiles: ["./test/support/networkGuard.ts"],
+    setupFiles: ["./test/support/isolateMachine.ts", "./test/support/networkGuard.ts"],
     reporters: ["default", "json"],
     outputFile: { json: "reports/vitest-results.json" },
     testTimeout: 30_000,
