@@ -106,9 +106,9 @@ const describePlatformError = (error: PlatformError.PlatformError): RunFailure =
  *
  * - When the tool exits, what it wrote is read until its output streams end, but for at most `drainGrace`: a child
  *   it left behind holding stdout open does not hold the answer back.
- * - Afterwards — success, failure, timeout or interruption — its process group is stopped: `SIGTERM` (the Node
- *   executor starts the tool in a process group of its own, so this reaches its children even after the tool
- *   itself exited), then, if the tool or its output is still alive after `killGrace`, `SIGKILL`. Stopping is
+ * - Afterwards — success, failure, timeout or interruption — unless the tool exited and its output ended, its
+ *   process group is stopped: `SIGTERM` (the Node executor starts the tool in a process group of its own, so this
+ *   reaches its children even after the tool itself exited), then, if the tool or its output is still alive after `killGrace`, `SIGKILL`. Stopping is
  *   bounded by `maxStopDuration`, and leaves no fiber behind (unless a process survives `SIGKILL`).
  *
  * @internal
@@ -175,9 +175,9 @@ export const run = (
 export const drainGrace: Duration.Duration = Duration.millis(500)
 
 /**
- * Stops the tool's process group: `SIGTERM`, a wait of up to `killGrace` for the tool to exit and its output to end
- * (a child may hold it open), then, if either is still alive, `SIGKILL` and another wait of up to `killGrace`. Never
- * fails.
+ * Stops the tool's process group unless the tool has exited and its output ended: `SIGTERM`, a wait of up to
+ * `killGrace` for the tool to exit and its output to end (a child may hold it open), then, if either is still alive,
+ * `SIGKILL` and another wait of up to `killGrace`. Never fails.
  */
 const stop = (
   process: CommandExecutor.Process,
@@ -197,6 +197,8 @@ const stop = (
       const running = yield* Effect.orElseSucceed(process.isRunning, () => false)
       return !running && Option.isSome(yield* Fiber.poll(streams))
     })
+    // exited, and nothing holds its output: nothing to stop (and no `taskkill` spawned on Windows)
+    if (yield* settled) return
     yield* signal("SIGTERM")
     if (!(yield* settled)) yield* signal("SIGKILL")
   })
