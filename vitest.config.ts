@@ -13,7 +13,7 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
-    setupFiles: ["./test/support/networkGuard.ts"],
+    setupFiles: ["./test/support/isolateMachine.ts", "./test/support/networkGuard.ts"],
     reporters: ["default", "json"],
     outputFile: { json: "reports/vitest-results.json" },
     testTimeout: 30_000,

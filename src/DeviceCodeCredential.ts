@@ -5,7 +5,8 @@
  * - The first `getToken` POSTs `client_id` and `scope` (plus `openid profile offline_access`) to
  *   `{authorityHost}/{tenantId}/oauth2/v2.0/devicecode`, shows the user the message through the `prompt` callback
  *   (default: `Console.log` of the message), then polls the token endpoint every `interval` seconds (as the server
- *   says; 5 s when it does not) with `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
+ *   says, never faster than once a second; 5 s when it does not) with
+ *   `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
  * - `authorization_pending` keeps polling; `slow_down` adds 5 s to the interval; `authorization_declined` /
  *   `access_denied`, `expired_token` and `bad_verification_code` end it with `ClientAuthenticationError`. Polling
  *   stops when the code expires, and when every caller waiting for it has been interrupted. All waiting goes through
@@ -49,7 +50,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ClientAuthenticationError } from "./IdentityError.js"
-import { buildForm, describeParseError, interpret, maxEpochMillis } from "./internal/aad.js"
+import { buildForm, interpret, maxEpochMillis } from "./internal/aad.js"
 import {
   defaultRetryPolicy,
   describeBody,
@@ -58,6 +59,7 @@ import {
   resolvePolicy,
   sendWithRetry
 } from "./internal/http.js"
+import { describeParseError } from "./internal/safeParse.js"
 import * as Scrub from "./internal/scrub.js"
 import * as UserTokens from "./internal/userTokens.js"
 import type { RetryOptions } from "./RetryOptions.js"
@@ -144,6 +146,12 @@ const decodeDeviceCodeBody = Schema.decodeUnknownEither(DeviceCodeBody)
 /** The default prompt: the message on the console. */
 const defaultPrompt = (info: DeviceCodeInfo): Effect.Effect<void> => Console.log(info.message)
 
+/** The polling interval when the server sends none (RFC 8628, section 3.2). */
+const defaultIntervalMillis = 5_000
+
+/** The shortest polling interval: a server's smaller one (0.001 s would poll 1,000 times a second) is raised. */
+const minIntervalMillis = 1_000
+
 /** How much `slow_down` adds to the polling interval. */
 const slowDownMillis = 5_000
 
@@ -222,7 +230,9 @@ export const make = (
           const verificationUri = body.verification_uri ?? body.verification_url ?? ""
           return {
             deviceCode: Redacted.make(body.device_code),
-            intervalMillis: Math.round((body.interval ?? 5) * 1000),
+            intervalMillis: body.interval === undefined
+              ? defaultIntervalMillis
+              : Math.max(minIntervalMillis, Math.round(body.interval * 1000)),
             expiresAtMillis,
             info: {
               userCode: body.user_code,

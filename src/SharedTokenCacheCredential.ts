@@ -39,7 +39,6 @@
  *
  * @since 0.1.0
  */
-import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -54,6 +53,7 @@ import type * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { AuthenticationRequiredError, ClientAuthenticationError, CredentialUnavailableError } from "./IdentityError.js"
 import { entraClient, mergeClaims, requestToken } from "./internal/aad.js"
+import * as BoundedFile from "./internal/boundedFile.js"
 import { describeConfigError } from "./internal/confidentialClient.js"
 import * as Msal from "./internal/msalCache.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
@@ -194,10 +194,8 @@ const notJsonReason = (platform: string, path: string): string => {
   }
 }
 
-const describeReadError = (error: PlatformError.PlatformError): string => {
-  if (error._tag === "BadArgument") return "it is not text: it may be encrypted"
-  return error.reason === "PermissionDenied" ? "permission denied: check the file's owner and mode" : error.reason
-}
+const describeReadError = (error: BoundedFile.BoundedFileError): string =>
+  error.problem === "PermissionDenied" ? "permission denied: check the file's owner and mode" : error.reason
 
 interface Loaded {
   readonly path: string
@@ -213,10 +211,10 @@ const loadCache = (
   Effect.gen(function*() {
     const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
     for (const path of candidates) {
-      const text = yield* fs.readFileString(path).pipe(
+      const text = yield* BoundedFile.readText(fs, path, BoundedFile.limits.msalCache).pipe(
         Effect.map(Option.some),
         Effect.catchAll((error) =>
-          error._tag === "SystemError" && error.reason === "NotFound"
+          error.problem === "NotFound"
             ? Effect.succeed(Option.none<string>())
             : Effect.fail(unavailable(`the shared token cache ${path} could not be read (${describeReadError(error)})`))
         )
@@ -295,11 +293,16 @@ export const make = (
         lock,
         Effect.gen(function*() {
           // re-read under the lock: keep what other programs wrote since we read it
-          const raw = Msal.parseRaw(yield* fs.readFileString(path))
+          const raw = Msal.parseRaw(yield* BoundedFile.readText(fs, path, BoundedFile.limits.msalCache))
           if (Option.isNone(raw)) {
             return yield* Effect.fail("it is no longer a valid MSAL cache, so it was not overwritten")
           }
-          yield* Msal.writeAtomically(fs, path, JSON.stringify(Msal.merge(raw.value, write)))
+          const text = yield* Effect.try({
+            try: () => JSON.stringify(Msal.merge(raw.value, write)),
+            // a value nested deeper than the stack allows (a corrupt or hostile file) cannot be written back
+            catch: () => "it holds values nested too deeply to write back, so it was not overwritten"
+          })
+          yield* Msal.writeAtomically(fs, path, text)
         })
       ).pipe(
         Effect.catchAll((error) =>
@@ -309,6 +312,8 @@ export const make = (
                 ? error
                 : error instanceof Msal.LockTimeout
                 ? `its lock ${error.lockPath} was held for ${Math.round(error.waitedMillis / 1000)} s`
+                : error instanceof BoundedFile.BoundedFileError
+                ? error.reason
                 : error._tag === "SystemError"
                 ? `${error.reason} ${error.method}`
                 : error._tag

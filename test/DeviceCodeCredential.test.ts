@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
@@ -142,6 +143,62 @@ describe("DeviceCodeCredential", () => {
           assert.strictEqual(tokenValue(other), "refreshed-https://vault.azure.net/user_impersonation")
           assert.strictEqual(requests.at(-1)!.form.refresh_token, RT)
           assert.strictEqual(prompts.length, 1)
+        })
+    ))
+
+  it.effect("a server interval below 1 s is raised to 1 s: a 0.001 s interval polls once a second", () =>
+    withCredential(
+      server([pending], () => json(200, deviceBody({ interval: 0.001, expires_in: 60 }))),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          yield* Effect.fork(credential.getToken(SCOPE))
+          yield* settle
+          for (let i = 0; i < 10; i++) {
+            yield* TestClock.adjust("100 millis")
+            yield* settle
+          }
+          // T0+1 s: one poll, not a thousand
+          assert.strictEqual(polls(requests).length, 1)
+          yield* advance(9)
+          assert.strictEqual(polls(requests).length, 10)
+        })
+    ))
+
+  it.effect("an interval too small to round to a millisecond polls (once a second), not \"expired\" at once", () =>
+    withCredential(
+      server([pending, () => success()], () => json(200, deviceBody({ interval: 0.0001, expires_in: 60 }))),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(Effect.exit(credential.getToken(SCOPE)))
+          yield* settle
+          assert.isNull(fiber.unsafePoll())
+          yield* advance(1)
+          assert.strictEqual(polls(requests).length, 1)
+          yield* advance(1)
+          assert.strictEqual(polls(requests).length, 2)
+          const exit = yield* Fiber.join(fiber)
+          assert.isTrue(Exit.isSuccess(exit))
+        })
+    ))
+
+  it.effect("slow_down after a raised interval: 1 s, then 6 s", () =>
+    withCredential(
+      server(
+        [() => json(400, { error: "slow_down", error_description: "slow down" }), pending],
+        () => json(200, deviceBody({ interval: 0.001, expires_in: 60 }))
+      ),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          yield* Effect.fork(credential.getToken(SCOPE))
+          yield* settle
+          yield* advance(1) // T0+1: slow_down
+          assert.strictEqual(polls(requests).length, 1)
+          yield* advance(5) // T0+6: nothing yet (interval is now 6 s)
+          assert.strictEqual(polls(requests).length, 1)
+          yield* advance(1) // T0+7
+          assert.strictEqual(polls(requests).length, 2)
+          yield* advance(6) // T0+13
+          assert.strictEqual(polls(requests).length, 3)
         })
     ))
 

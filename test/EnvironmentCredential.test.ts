@@ -1,5 +1,4 @@
 import * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -9,7 +8,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { EnvironmentCredential, TokenCredential } from "../src/index.js"
 import type { IdentityError } from "../src/index.js"
-import { captureLogs, setNow, withEnv } from "./support/helpers.js"
+import { captureLogs, layerFileReads, setNow, withEnv } from "./support/helpers.js"
 import type { Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, tokenBody } from "./support/mockHttp.js"
 import type { Issued } from "./support/tls.js"
@@ -29,7 +28,7 @@ beforeAll(async () => {
 })
 
 const memoryFs = (files: Record<string, string>) =>
-  FileSystem.layerNoop({
+  layerFileReads({
     readFileString: (path) =>
       files[path] === undefined
         ? Effect.fail(

@@ -22,6 +22,7 @@ import { ManagedIdentityCredential, PinnedHttpClient, TokenCredential } from "..
 import {
   assertNoSecret,
   failureOf,
+  layerFileReads,
   setNow,
   settle,
   T0,
@@ -77,7 +78,7 @@ const withCredential = <A, E>(
     deps: (http) =>
       Layer.mergeAll(
         http.layer,
-        FileSystem.layerNoop(setup.fs ?? {}),
+        layerFileReads(setup.fs ?? {}),
         setup.pinned === "none"
           ? Layer.empty
           : Layer.succeed(PinnedHttpClient.PinnedHttpClient, (setup.pinned ?? defaultPinned)(http.client))

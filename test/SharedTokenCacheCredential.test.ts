@@ -14,9 +14,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { SharedTokenCacheCredential, TokenCache, TokenCredential } from "../src/index.js"
+import { DefaultAzureCredential, SharedTokenCacheCredential, TokenCache, TokenCredential } from "../src/index.js"
 import * as Msal from "../src/internal/msalCache.js"
 import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
+import { mockExecutor, output as mockOutput } from "./support/mockCommand.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { dieHttp, json, mockHttp, reset, tokenBody } from "./support/mockHttp.js"
 
@@ -898,7 +899,7 @@ describe("SharedTokenCacheCredential: the lock file", () => {
         assert.strictEqual(value(token), "new-at")
         const warning = logs.lines.find((l) => l.includes("could not write the new token back"))
         assert.isDefined(warning)
-        assert.include(warning!, "(BadResource readFile)")
+        assert.include(warning!, "(it is a directory, not a regular file")
         assert.notInclude(warning!, "new-at")
         assert.notInclude(warning!, "rotated")
       })
@@ -1016,5 +1017,134 @@ describe("SharedTokenCacheCredential: review fixes", () => {
         assert.strictEqual(value(second), "bob-at-1")
         assert.strictEqual(http.requests[0]?.form.refresh_token, "rt-bob-secret")
       }).pipe(Effect.provideServiceEffect(TokenCache.TokenCache, TokenCache.makeMemory))
+    ))
+})
+
+describe("SharedTokenCacheCredential: deeply nested content", () => {
+  const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+
+  it.scoped("3,000 nested arrays anywhere in the file → CredentialUnavailableError, never a defect", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        for (
+          const content of [
+            deep(3000),
+            `{"AccessToken": ${deep(3000)}}`,
+            `{"Account": ${deep(3000)}, "RefreshToken": ${deep(3000)}}`,
+            `{"AppMetadata": {"a": 1}, "IdToken": ${deep(20_000)}}`
+          ]
+        ) {
+          yield* h.write("msal.cache", content)
+          const error = yield* getError({})
+          assert.strictEqual(error._tag, "CredentialUnavailableError")
+          assert.include(error.message, "does not have the MSAL cache layout")
+          assert.isBelow(error.message.length, 2_000)
+          assert.strictEqual(yield* h.read("msal.cache"), content)
+        }
+      })
+    ))
+
+  it.scoped("a usable cache with a deeply nested unknown section: the token is returned, the file left as it was", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const cache = { ...cacheJson([alice]), Extra: "__DEEP__" }
+        const content = JSON.stringify(cache).replace("\"__DEEP__\"", deep(200_000))
+        yield* h.write("msal.cache", content)
+        const logs = captureLogs()
+        const token = yield* (yield* build({}, tokenHttp().layer)).getToken(SCOPE).pipe(Effect.provide(logs.layer))
+        assert.strictEqual(value(token), "new-at-1")
+        assert.strictEqual(yield* h.read("msal.cache"), content)
+        assert.isTrue(logs.lines.some((l) => l.includes("could not write the new token back")))
+        assert.isFalse(yield* h.exists("msal.cache.lockfile"))
+      })
+    ))
+
+  it.scoped("DefaultAzureCredential: a corrupt shared cache does not stop the chain, the next link answers", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        yield* h.write("msal.cache", `{"AccessToken": ${deep(3000)}}`)
+        const exec = mockExecutor(() =>
+          mockOutput(JSON.stringify({ accessToken: "cli-token", expires_on: Math.floor(T0 / 1000) + 3600 }))
+        )
+        const ctx = yield* Layer.build(
+          DefaultAzureCredential.layer({
+            exclude: [
+              "EnvironmentCredential",
+              "WorkloadIdentityCredential",
+              "ManagedIdentityCredential",
+              "AzureDeveloperCliCredential"
+            ]
+          }).pipe(Layer.provide(Layer.mergeAll(dieHttp, exec.layer, NodeFileSystem.layer)))
+        )
+        const token = yield* Context.get(ctx, TokenCredential.TokenCredential).getToken(SCOPE)
+        assert.strictEqual(value(token), "cli-token")
+        assert.strictEqual(exec.commands.length, 1)
+      })
+    ))
+})
+
+describe("SharedTokenCacheCredential: lock waits", () => {
+  const tick = Effect.promise(() => new Promise((r) => setImmediate(r)))
+
+  it.scoped("waiting for a lock held by another program can be interrupted at once, and leaves the lock alone", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const lockPath = `${h.dir}/.IdentityService/msal.cache.lockfile`
+        const theirs = JSON.stringify({ owner: "other", createdAt: T0 })
+        yield* h.write("msal.cache.lockfile", theirs)
+        let ran = false
+        const fiber = yield* Effect.fork(
+          Msal.withLock(h.fs, lockPath, Msal.defaultLockOptions, Effect.sync(() => (ran = true)))
+        )
+        for (let i = 0; i < 5; i++) {
+          yield* TestClock.adjust("50 millis")
+          yield* tick
+        }
+        const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+        for (let i = 0; i < 20 && interrupting.unsafePoll() === null; i++) yield* tick
+        assert.isNotNull(interrupting.unsafePoll(), "the lock wait could not be interrupted")
+        assert.isFalse(ran)
+        assert.strictEqual(yield* h.read("msal.cache.lockfile"), theirs)
+      })
+    ))
+
+  it.scoped("a stale lock replaced by a fresh one after it was judged stale is not removed", () =>
+    withHome((h) =>
+      Effect.gen(function*() {
+        const lockPath = `${h.dir}/.IdentityService/msal.cache.lockfile`
+        yield* h.write("msal.cache.lockfile", JSON.stringify({ owner: "crashed", createdAt: T0 - 60_000 }))
+        const fresh = JSON.stringify({ owner: "fresh-writer", createdAt: T0 })
+        // the file system swaps in another writer's fresh lock right after the stale one was read
+        let swapped = false
+        const racing: FileSystem.FileSystem = {
+          ...h.fs,
+          readFileString: (path, encoding) =>
+            Effect.tap(h.fs.readFileString(path, encoding), () =>
+              path === lockPath && !swapped
+                ? Effect.orDie(Effect.zipRight(Effect.sync(() => (swapped = true)), h.fs.writeFileString(path, fresh)))
+                : Effect.void)
+        }
+        let ran = false
+        const fiber = yield* Effect.fork(
+          Msal.withLock(
+            racing,
+            lockPath,
+            { ...Msal.defaultLockOptions, timeoutMillis: 1_000 },
+            Effect.sync(() => {
+              ran = true
+            })
+          )
+        )
+        for (let i = 0; i < 40 && fiber.unsafePoll() === null; i++) {
+          yield* TestClock.adjust("50 millis")
+          yield* tick
+        }
+        const exit = yield* Fiber.await(fiber)
+        assert.isTrue(swapped)
+        assert.isFalse(ran, "the fresh lock was removed and both writers held the lock")
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(yield* h.read("msal.cache.lockfile"), fresh)
+        assert.isFalse(yield* h.exists("msal.cache.lockfile.break"))
+      })
     ))
 })

@@ -3,7 +3,6 @@
  * material in a description) and the branches the credential tests do not reach.
  */
 import * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -20,7 +19,7 @@ import {
   readFailure,
   sign
 } from "../src/internal/clientAssertion.js"
-import { failureOf, setNow, T0 } from "./support/helpers.js"
+import { failureOf, layerFileReads, memoryFile, setNow, T0 } from "./support/helpers.js"
 import { makeSelfSigned, toEncryptedPkcs8 } from "./support/tls.js"
 
 const app = await makeSelfSigned({ commonName: "unit-app" })
@@ -145,12 +144,13 @@ describe("client assertion", () => {
     Effect.gen(function*() {
       let content = PEM
       let reads = 0
-      const fsLayer = FileSystem.layerNoop({
-        readFileString: () =>
+      const fsLayer = layerFileReads({
+        open: () =>
           Effect.sync(() => {
             reads++
-            return content
-          })
+            return memoryFile(new TextEncoder().encode(content))
+          }),
+        readFileString: () => Effect.sync(() => content)
       })
       const prepared = yield* prepareCertificate("CertificateCredential", { certificatePath: "/c.pem" }).pipe(
         Effect.provide(fsLayer)

@@ -42,6 +42,7 @@ import * as Ref from "effect/Ref"
 import { SignJWT } from "jose"
 import { createHash } from "node:crypto"
 import { CredentialUnavailableError } from "../IdentityError.js"
+import * as BoundedFile from "./boundedFile.js"
 import type { ParsedCertificate } from "./certificate.js"
 import { parse } from "./certificate.js"
 import { randomUuid } from "./http.js"
@@ -78,7 +79,7 @@ export const readFederatedToken = (
   fs: FileSystem.FileSystem,
   path: string
 ): Effect.Effect<Redacted.Redacted<string>, CredentialUnavailableError> =>
-  fs.readFileString(path).pipe(
+  BoundedFile.readText(fs, path, BoundedFile.limits.tokenFile).pipe(
     Effect.mapError((error) =>
       new CredentialUnavailableError({
         credential,
@@ -172,6 +173,7 @@ export interface PreparedCertificate {
 }
 
 const describeReadError = (error: unknown): string => {
+  if (error instanceof BoundedFile.BoundedFileError) return error.reason
   const e = error as { readonly _tag?: string; readonly reason?: string }
   if (e._tag === "SystemError" && e.reason === "NotFound") return "it does not exist"
   if (e._tag === "SystemError" && e.reason === "PermissionDenied") return "permission denied"
@@ -240,7 +242,7 @@ export const prepareCertificate = (
       Option.none()
     )
     const load = Effect.gen(function*() {
-      const text = yield* fs.value.readFileString(path).pipe(
+      const text = yield* BoundedFile.readText(fs.value, path, BoundedFile.limits.pem).pipe(
         Effect.mapError((error) =>
           new CredentialUnavailableError({
             credential,

@@ -5,7 +5,6 @@
 import * as Command from "@effect/platform/Command"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as PlatformError from "@effect/platform/Error"
-import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
 import { InvalidArgumentError } from "../IdentityError.js"
@@ -72,17 +72,24 @@ export type RunFailure =
   | { readonly _tag: "Timeout" }
   | { readonly _tag: "SpawnFailed"; readonly description: string }
 
-const collect = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>) =>
-  Stream.runFold(stream, { chunks: Chunk.empty<Uint8Array>(), size: 0 }, (acc, bytes) =>
-    acc.size >= maxOutputBytes
-      ? acc
-      : { chunks: Chunk.append(acc.chunks, bytes), size: acc.size + bytes.length }).pipe(
-      Effect.map(({ chunks }) => {
-        const decoder = new TextDecoder("utf-8", { fatal: false })
-        return Chunk.toReadonlyArray(chunks).map((c) => decoder.decode(c, { stream: true })).join("") +
-          decoder.decode()
-      })
-    )
+/** Output read so far from one stream, kept to `maxOutputBytes`. */
+interface Collected {
+  readonly chunks: Array<Uint8Array>
+  size: number
+}
+
+const collectInto = (stream: Stream.Stream<Uint8Array, PlatformError.PlatformError>, into: Collected) =>
+  Stream.runForEach(stream, (bytes) =>
+    Effect.sync(() => {
+      if (into.size >= maxOutputBytes) return
+      into.chunks.push(bytes)
+      into.size += bytes.length
+    }))
+
+const textOf = (collected: Collected): string => {
+  const decoder = new TextDecoder("utf-8", { fatal: false })
+  return collected.chunks.map((c) => decoder.decode(c, { stream: true })).join("") + decoder.decode()
+}
 
 const describePlatformError = (error: PlatformError.PlatformError): RunFailure =>
   error._tag === "SystemError" && error.reason === "NotFound" && error.module === "Command" &&
@@ -97,8 +104,14 @@ const describePlatformError = (error: PlatformError.PlatformError): RunFailure =
 
 /**
  * Runs the tool: the argument vector as given (no shell), stdin closed, the working directory fixed, and the whole
- * run bounded by the timeout (measured with the fiber's `Clock`). On timeout or interruption the process (and its
- * process group) is stopped.
+ * run bounded by the timeout (measured with the fiber's `Clock`).
+ *
+ * - When the tool exits, what it wrote is read until its output streams end, but for at most `drainGrace`: a child
+ *   it left behind holding stdout open does not hold the answer back.
+ * - Afterwards — success, failure, timeout or interruption — unless the tool exited and its output ended, its
+ *   process group is stopped: `SIGTERM` (the Node executor starts the tool in a process group of its own, so this
+ *   reaches its children even after the tool itself exited), then, if the tool or its output is still alive after `killGrace`, `SIGKILL`. Stopping is
+ *   bounded by `maxStopDuration`, and leaves no fiber behind (unless a process survives `SIGKILL`).
  *
  * @internal
  */
@@ -111,17 +124,45 @@ export const run = (
     Command.env(options.env),
     Command.feed("")
   )
-  const work = Effect.scoped(
+  return Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      const process = yield* executor.start(command)
-      const [stdout, stderr, exitCode] = yield* Effect.all(
-        [collect(process.stdout), collect(process.stderr), process.exitCode],
-        { concurrency: "unbounded" }
+      const scope = yield* Scope.make()
+      const process = yield* restore(Scope.extend(executor.start(command), scope)).pipe(
+        Effect.mapError(describePlatformError),
+        Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : closeBounded(scope, exit))
       )
-      return { exitCode: Number(exitCode), stdout, stderr }
+      const stdout: Collected = { chunks: [], size: 0 }
+      const stderr: Collected = { chunks: [], size: 0 }
+      // forked interruptible: a fiber forked here would inherit the mask, and could not be stopped
+      const streams = yield* Effect.fork(
+        Effect.interruptible(
+          Effect.all([collectInto(process.stdout, stdout), collectInto(process.stderr, stderr)], {
+            concurrency: "unbounded",
+            discard: true
+          })
+        )
+      )
+      const wait = Effect.gen(function*() {
+        const exitCode = yield* process.exitCode
+        // the tool has exited: its output is complete once the streams end, which a child it left holding
+        // them open would delay forever
+        yield* Effect.ignore(Effect.timeout(Fiber.join(streams), drainGrace))
+        return { exitCode: Number(exitCode), stdout: textOf(stdout), stderr: textOf(stderr) }
+      })
+      return yield* restore(
+        Effect.timeoutFail(Effect.mapError(wait, describePlatformError), {
+          duration: options.timeout,
+          onTimeout: (): RunFailure => ({ _tag: "Timeout" })
+        })
+      ).pipe(
+        Effect.ensuring(
+          Effect.zipRight(stop(process, streams), Fiber.interrupt(streams)).pipe(
+            Effect.zipRight(closeBounded(scope, Exit.void))
+          )
+        )
+      )
     })
   ).pipe(
-    Effect.mapError(describePlatformError),
     // Node throws from `spawn` for some inputs (e.g. EINVAL for `.cmd` files without a shell): never a defect here
     Effect.catchAllDefect((defect) =>
       Effect.fail<RunFailure>({
@@ -130,29 +171,46 @@ export const run = (
       })
     )
   )
-  // Stopping the process waits for it to exit, which a process that ignores SIGTERM never does: the run happens in
-  // its own fiber, and after a timeout the caller waits at most `killGrace` for it to stop.
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.forkDaemon(restore(work)), (fiber) =>
-      restore(
-        Effect.timeoutFail(Fiber.join(fiber), {
-          duration: options.timeout,
-          onTimeout: (): RunFailure => ({ _tag: "Timeout" })
-        })
-      ).pipe(
-        Effect.onExit((exit) =>
-          Exit.isSuccess(exit)
-            ? Effect.void
-            : Effect.zipRight(
-              Fiber.interruptFork(fiber),
-              Exit.isInterrupted(exit)
-                ? Effect.void
-                : Effect.interruptible(Effect.ignore(Effect.timeout(Fiber.await(fiber), killGrace)))
-            )
-        )
-      ))
-  )
 }
+
+/** After the tool has exited, how long its output streams may stay open before what was read is used. @internal */
+export const drainGrace: Duration.Duration = Duration.millis(500)
+
+/**
+ * Stops the tool's process group unless the tool has exited and its output ended: `SIGTERM`, a wait of up to
+ * `killGrace` for the tool to exit and its output to end (a child may hold it open), then, if either is still alive,
+ * `SIGKILL` and another wait of up to `killGrace`. Never fails.
+ */
+const stop = (
+  process: CommandExecutor.Process,
+  streams: Fiber.Fiber<void, PlatformError.PlatformError>
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    // `kill` signals the group (else the process), then waits for the tool to exit; this runs as a finalizer, so
+    // the wait is made interruptible for the timeout to cut it
+    const signal = (name: CommandExecutor.Signal) =>
+      Effect.ignore(
+        Effect.timeout(
+          Effect.interruptible(Effect.zipRight(Effect.ignore(process.kill(name)), Fiber.await(streams))),
+          killGrace
+        )
+      )
+    const settled = Effect.gen(function*() {
+      const running = yield* Effect.orElseSucceed(process.isRunning, () => false)
+      return !running && Option.isSome(yield* Fiber.poll(streams))
+    })
+    // exited, and nothing holds its output: nothing to stop (and no `taskkill` spawned on Windows)
+    if (yield* settled) return
+    yield* signal("SIGTERM")
+    if (!(yield* settled)) yield* signal("SIGKILL")
+  })
+
+/** The longest a run takes to stop its tool after the timeout or an interruption. @internal */
+export const maxStopDuration: Duration.Duration = Duration.times(killGrace, 3)
+
+/** Closes the executor's scope without waiting on a process that ignores every signal. */
+const closeBounded = (scope: Scope.CloseableScope, exit: Exit.Exit<unknown, unknown>) =>
+  Effect.ignore(Effect.timeout(Effect.interruptible(Effect.disconnect(Scope.close(scope, exit))), killGrace))
 
 /**
  * Text from a tool made safe for an error message (see `scrub.ts`): ANSI colours and control characters removed,

@@ -14,8 +14,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
-import { describeParseError, maxEpochMillis } from "./aad.js"
+import { maxEpochMillis } from "./aad.js"
 import { parseJson } from "./http.js"
+import { describeParseError } from "./safeParse.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
 export const developerSignOnClientId = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
@@ -430,9 +431,15 @@ const randomId = Effect.map(
 )
 
 /**
- * Runs `body` holding `<cache>.lockfile`, created exclusively. A lock older than `staleMillis` (by the time written
- * in it, else its modification time; both compared with `Clock`) is removed; otherwise waits, polling with
- * `Effect.sleep`, up to `timeoutMillis`. The lock is removed afterwards, only if it is still ours.
+ * Runs `body` holding `<cache>.lockfile`, created exclusively; the lock is removed afterwards, only if it is still
+ * ours. While another program holds it, waits (polling with `Effect.sleep`, interruptible) up to `timeoutMillis`.
+ *
+ * A lock older than `staleMillis` (by the time written in it, else its modification time; both compared with
+ * `Clock`) was left by a crashed writer and is broken — but only by one writer at a time, and only if it is still
+ * the lock that was judged stale: the breaker first creates `<cache>.lockfile.break` exclusively, reads the lock
+ * again, removes it only when its content is unchanged, then removes the break file. Without this, two writers that
+ * both saw the stale lock would each remove it, the second removing the first one's fresh lock, and both would
+ * write (lost refresh tokens).
  *
  * @internal
  */
@@ -445,54 +452,86 @@ export const withLock = <A, E, R>(
   Effect.gen(function*() {
     const id = yield* randomId
     const start = yield* Clock.currentTimeMillis
-    const acquire: Effect.Effect<void, LockTimeout | PlatformError.PlatformError> = Effect.gen(
-      function*() {
-        let broken = 0
-        for (;;) {
-          const now = yield* Clock.currentTimeMillis
-          const created = yield* fs.writeFileString(
-            lockPath,
-            JSON.stringify({ owner: id, createdAt: now, by: "effect-azure-identity" }),
-            { flag: "wx", mode: 0o600 }
-          ).pipe(
-            Effect.as(true),
-            Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false))
-          )
-          if (created) return
-          const age = yield* lockAge(fs, lockPath, now)
-          if (Option.isSome(age) && age.value >= options.staleMillis && broken < 3) {
-            broken++
-            yield* Effect.logWarning(
-              `removing a stale token cache lock ${lockPath} (${Math.round(age.value / 1000)} s old)`
-            )
-            yield* fs.remove(lockPath).pipe(Effect.catchAll(() => Effect.void))
-            continue
+    const breakPath = `${lockPath}.break`
+    let held = false
+    const exclusive = (path: string, now: number) =>
+      fs.writeFileString(path, JSON.stringify({ owner: id, createdAt: now, by: "effect-azure-identity" }), {
+        flag: "wx",
+        mode: 0o600
+      }).pipe(
+        Effect.as(true),
+        Effect.catchIf((e) => e._tag === "SystemError" && e.reason === "AlreadyExists", () => Effect.succeed(false))
+      )
+    /** Removes the lock if it still reads `judged` and is still stale; holding the break file. */
+    const breakStale = (judged: string) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        if (!(yield* exclusive(breakPath, now))) {
+          // another writer is breaking it; a break file left by a crashed breaker goes once it is stale itself
+          const breakAge = yield* lockAge(fs, breakPath, now)
+          if (Option.isSome(breakAge) && breakAge.value.age >= options.staleMillis) {
+            yield* fs.remove(breakPath).pipe(Effect.catchAll(() => Effect.void))
           }
-          if (now - start >= options.timeoutMillis) return yield* Effect.fail(new LockTimeout(lockPath, now - start))
-          yield* Effect.sleep(Duration.millis(options.pollMillis))
+          return
         }
+        yield* Effect.gen(function*() {
+          const current = yield* lockAge(fs, lockPath, now)
+          if (Option.isNone(current) || current.value.text !== judged || current.value.age < options.staleMillis) return
+          yield* Effect.logWarning(
+            `removing a stale token cache lock ${lockPath} (${Math.round(current.value.age / 1000)} s old)`
+          )
+          yield* fs.remove(lockPath).pipe(Effect.catchAll(() => Effect.void))
+        }).pipe(Effect.ensuring(fs.remove(breakPath).pipe(Effect.catchAll(() => Effect.void))))
+      })
+    const acquire: Effect.Effect<void, LockTimeout | PlatformError.PlatformError> = Effect.gen(function*() {
+      let broken = 0
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        // creating the lock and noting that it is ours happen together: an interruption cannot leave it behind
+        const created = yield* Effect.uninterruptible(
+          Effect.tap(exclusive(lockPath, now), (ok) =>
+            Effect.sync(() => {
+              if (ok) held = true
+            }))
+        )
+        if (created) return
+        const age = yield* lockAge(fs, lockPath, now)
+        if (Option.isSome(age) && age.value.age >= options.staleMillis && broken < 3) {
+          broken++
+          yield* Effect.uninterruptible(breakStale(age.value.text))
+          continue
+        }
+        if (now - start >= options.timeoutMillis) return yield* Effect.fail(new LockTimeout(lockPath, now - start))
+        yield* Effect.sleep(Duration.millis(options.pollMillis))
       }
-    )
+    })
     const release = fs.readFileString(lockPath).pipe(
       Effect.flatMap((text) => text.includes(id) ? fs.remove(lockPath) : Effect.void),
       Effect.catchAll(() => Effect.void)
     )
-    return yield* Effect.acquireUseRelease(acquire, () => body, () => release)
+    return yield* Effect.zipRight(acquire, body).pipe(
+      Effect.ensuring(Effect.suspend(() => held ? release : Effect.void))
+    )
   })
 
-/** How old a lock is: its `createdAt`, else its modification time; none if it is gone. */
+/** A lock's text and age: its `createdAt`, else its modification time; none if it is gone. */
 const lockAge = (fs: FileSystem.FileSystem, lockPath: string, now: number) =>
   Effect.gen(function*() {
     const text = yield* Effect.option(fs.readFileString(lockPath))
-    if (Option.isNone(text)) return Option.none<number>()
+    if (Option.isNone(text)) return Option.none<{ readonly text: string; readonly age: number }>()
     const json = parseJson(text.value)
     const createdAt = Option.isSome(json) && typeof json.value === "object" && json.value !== null
       ? (json.value as { createdAt?: unknown }).createdAt
       : undefined
-    if (typeof createdAt === "number" && Number.isFinite(createdAt)) return Option.some(now - createdAt)
+    if (typeof createdAt === "number" && Number.isFinite(createdAt)) {
+      return Option.some({ text: text.value, age: now - createdAt })
+    }
     const info = yield* Effect.option(fs.stat(lockPath))
-    if (Option.isNone(info)) return Option.none<number>()
-    return Option.some(Option.match(info.value.mtime, { onNone: () => 0, onSome: (d) => now - d.getTime() }))
+    if (Option.isNone(info)) return Option.none<{ readonly text: string; readonly age: number }>()
+    return Option.some({
+      text: text.value,
+      age: Option.match(info.value.mtime, { onNone: () => 0, onSome: (d) => now - d.getTime() })
+    })
   })
 
 /** Writes `text` to a temporary file beside `path` and renames it over `path` (atomic on one file system). @internal */

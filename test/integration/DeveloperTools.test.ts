@@ -74,13 +74,36 @@ beforeAll(() => {
   )
   dirs.empty = path.join(root, "empty")
   fs.mkdirSync(dirs.empty)
+  // ignores SIGTERM (so do the `sleep`s it starts: an ignored signal stays ignored across exec)
+  const stubborn = path.join(root, "stubborn")
+  dirs.stubborn = toolDir(
+    "stubborn",
+    `trap '' TERM\necho $$ > "${stubborn}/az.pid"\nwhile :; do sleep 1; done`,
+    `trap '' TERM\necho $$ > "${stubborn}/azd.pid"\nwhile :; do sleep 1; done`
+  )
+  // answers at once and exits 0, leaving behind a child that holds stdout open and ignores SIGTERM
+  const forks = path.join(root, "forks")
+  dirs.forks = toolDir(
+    "forks",
+    `(trap '' TERM; exec sleep 30) &\necho $! > "${forks}/az-child.pid"\n` +
+      `echo '{"accessToken":"${TOKEN}","expires_on":${EXPIRES},"tokenType":"Bearer"}'`,
+    `(trap '' TERM; exec sleep 30) &\necho $! > "${forks}/azd-child.pid"\n` +
+      `echo '{"token":"${TOKEN}","expiresOn":"2100-01-01T00:00:00Z"}'`
+  )
+  // the only programs the stubs may run: no `az` or `azd` of the machine can be found
+  dirs.bin = path.join(root, "bin")
+  fs.mkdirSync(dirs.bin)
+  const sleep = ["/bin/sleep", "/usr/bin/sleep"].find((p) => fs.existsSync(p))
+  if (sleep === undefined) throw new Error("no sleep(1) at /bin or /usr/bin")
+  fs.symlinkSync(sleep, path.join(dirs.bin, "sleep"))
 })
 
 afterAll(() => {
   fs.rmSync(root, { recursive: true, force: true })
 })
 
-const envFor = (dir: string) => ({ PATH: `${dir}:/usr/bin:/bin` })
+/** The stub directory and the test's own `bin` (only `sleep`): never the machine's PATH. */
+const envFor = (dir: string) => ({ PATH: `${dir}:${dirs.bin}` })
 
 const cli = (dir: string, options: AzureCliCredential.Options = {}) =>
   AzureCliCredential.layer({ environment: envFor(dir), ...options }).pipe(Layer.provide(IdentityNode.layer))
@@ -102,12 +125,18 @@ const reasonOf = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string
   return (error as IdentityError.CredentialUnavailableError).reason
 }
 
+/** Whether `pid` runs: a zombie (dead, not yet reaped by whoever inherited it) does not count. */
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return true // no /proc (macOS): kill(pid, 0) is all there is
   }
 }
 
@@ -190,6 +219,40 @@ describe("developer tools as real child processes", () => {
       }
     }))
 
+  it.live("a tool that ignores SIGTERM is killed: no process is left once getToken returned", () =>
+    Effect.gen(function*() {
+      const [az, dev] = yield* Effect.all([
+        getToken(cli(dirs.stubborn!, { processTimeout: "300 millis" })),
+        getToken(azd(dirs.stubborn!, { processTimeout: "300 millis" }))
+      ], { concurrency: 2 })
+      assert.include(reasonOf(az), "did not answer within 300ms")
+      assert.include(reasonOf(dev), "did not answer within 300ms")
+      for (const file of ["az.pid", "azd.pid"]) {
+        const pid = Number(fs.readFileSync(path.join(dirs.stubborn!, file), "utf8").trim())
+        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
+      }
+    }))
+
+  it.live("a tool that exits 0 but leaves a child holding stdout: the token is used, the child is killed", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const [az, dev] = yield* Effect.all([
+        getToken(cli(dirs.forks!, { processTimeout: "20 seconds" })),
+        getToken(azd(dirs.forks!, { processTimeout: "20 seconds" }))
+      ], { concurrency: 2 })
+      const elapsed = Date.now() - started
+      for (const exit of [az, dev]) {
+        if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
+        assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
+      }
+      // the output is used once the tool exited, after at most the drain grace and the kill grace
+      assert.isBelow(elapsed, 10_000)
+      for (const file of ["az-child.pid", "azd-child.pid"]) {
+        const pid = Number(fs.readFileSync(path.join(dirs.forks!, file), "utf8").trim())
+        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
+      }
+    }))
+
   it.live("expiresOn is read as local time: a child process with TZ=Asia/Kolkata", () =>
     Effect.gen(function*() {
       const here = path.dirname(fileURLToPath(import.meta.url))
@@ -198,7 +261,7 @@ describe("developer tools as real child processes", () => {
         execFile(
           process.execPath,
           [...guardedNodeArgs, script, envFor(dirs.localTime!).PATH],
-          { cwd: path.resolve(here, "../.."), env: { PATH: process.env.PATH ?? "/usr/bin:/bin", TZ: "Asia/Kolkata" } },
+          { cwd: path.resolve(here, "../.."), env: { PATH: path.dirname(process.execPath), TZ: "Asia/Kolkata" } },
           (error, out, err) => resume(error ? Effect.fail(new Error(`${error.message}\n${err}`)) : Effect.succeed(out))
         )
       })

@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { SharedTokenCacheCredential, TokenCredential } from "../../src/index.js"
 import * as IdentityNode from "../../src/node.js"
@@ -194,5 +195,74 @@ describe("SharedTokenCacheCredential against the real file system", () => {
         assert.deepStrictEqual(yield* Effect.orDie(fs.readDirectory(dir)), ["msal.cache"])
       }),
     { timeout: 60_000 }
+  )
+
+  it.scopedLive(
+    "a stale lock and 8 writer processes, 15 rounds: exactly one breaks it at a time, no rotated refresh token is lost",
+    () =>
+      Effect.gen(function*() {
+        const users = 8
+        const rounds = 15
+        const original = cacheWith(users, "127.0.0.1")
+        const { fs, path } = yield* tempCache(original)
+        const lock = `${path}.lockfile`
+        const lost: Array<string> = []
+        let round = 0
+        let pending: Array<() => void> = []
+        /** After round `r`, every user's refresh token from that round must be in the file. */
+        const check = (r: number) => {
+          const file = JSON.parse(readFileSync(path, "utf8"))
+          const secrets = new Set(Object.values(file.RefreshToken).map((e: any) => e.secret))
+          for (let i = 0; i < users; i++) {
+            if (!secrets.has(`rotated-user${i}-r${r}`)) lost.push(`round ${r}: user${i}`)
+          }
+        }
+        // a barrier per round: when every process asked for its token, the previous round's write-backs are done
+        // (checked), a stale lock is put in place (a crashed writer's), and every process is answered at once
+        const server = yield* listen((req, res) => {
+          const user = /^(?:rt-|rotated-)(user\d+)/.exec(req.form.refresh_token ?? "")?.[1] ?? "unknown"
+          pending.push(() =>
+            sendJson(res, 200, {
+              token_type: "Bearer",
+              expires_in: 3599,
+              access_token: `at-${user}-r${round}`,
+              refresh_token: `rotated-${user}-r${round}`,
+              scope: SCOPE,
+              foci: "1"
+            })
+          )
+          if (pending.length === users) {
+            if (round > 0) check(round - 1)
+            writeFileSync(lock, JSON.stringify({ owner: "crashed", createdAt: 0 }))
+            const answers = pending
+            pending = []
+            for (const answer of answers) answer()
+            round++
+          }
+        })
+        const script = fileURLToPath(new URL("../support/sharedCacheWriter.ts", import.meta.url))
+        const run = (i: number) =>
+          Effect.async<{ code: number | null; out: string }>((resume) => {
+            const child = spawn(
+              process.execPath,
+              [...guardedNodeArgs, script, path, server.url, `user${i}@contoso.com`, SCOPE, String(rounds)],
+              { stdio: ["ignore", "pipe", "pipe"], cwd: fileURLToPath(new URL("../..", import.meta.url)), env: {} }
+            )
+            let out = ""
+            child.stdout.on("data", (d) => (out += String(d)))
+            child.stderr.on("data", (d) => (out += String(d)))
+            child.on("close", (code) => resume(Effect.succeed({ code, out })))
+            return Effect.sync(() => child.kill("SIGKILL"))
+          })
+        const results = yield* Effect.forEach(Array.from({ length: users }, (_, i) => i), run, {
+          concurrency: "unbounded"
+        })
+        for (const r of results) assert.strictEqual(r.code, 0, r.out)
+        assert.strictEqual(round, rounds)
+        check(rounds - 1)
+        assert.deepStrictEqual(lost, [], `${lost.length} rotated refresh tokens lost`)
+        assert.isFalse(yield* Effect.orDie(fs.exists(`${lock}.break`)))
+      }),
+    { timeout: 180_000 }
   )
 })

@@ -69,28 +69,114 @@ export const assertNoSecret = (error: unknown, ...secrets: Array<string>): void 
   }
 }
 
+const memoryFileInfo = (size: number): FileSystem.File.Info => ({
+  type: "File",
+  mtime: Option.none(),
+  atime: Option.none(),
+  birthtime: Option.none(),
+  dev: 0,
+  ino: Option.none(),
+  mode: 0o600,
+  nlink: Option.none(),
+  uid: Option.none(),
+  gid: Option.none(),
+  rdev: Option.none(),
+  size: FileSystem.Size(size),
+  blksize: Option.none(),
+  blocks: Option.none()
+})
+
+/** An open file over `bytes`, for `FileSystem.open` in memory: `readAlloc` hands them out from its position. */
+export const memoryFile = (bytes: Uint8Array): FileSystem.File => {
+  let position = 0
+  const unsupported = Effect.die("memoryFile: read-only")
+  return {
+    [FileSystem.FileTypeId]: FileSystem.FileTypeId,
+    fd: FileSystem.FileDescriptor(-1),
+    stat: Effect.sync(() => memoryFileInfo(bytes.length)),
+    seek: (offset) =>
+      Effect.sync(() => {
+        position = Number(offset)
+      }),
+    sync: Effect.void,
+    read: (buffer) =>
+      Effect.sync(() => {
+        const chunk = bytes.subarray(position, position + buffer.length)
+        buffer.set(chunk)
+        position += chunk.length
+        return FileSystem.Size(chunk.length)
+      }),
+    readAlloc: (size) =>
+      Effect.sync(() => {
+        const chunk = bytes.slice(position, position + Number(size))
+        position += chunk.length
+        return chunk.length === 0 ? Option.none() : Option.some(chunk)
+      }),
+    truncate: () => unsupported,
+    write: () => unsupported,
+    writeAll: () => unsupported
+  } as FileSystem.File
+}
+
+/**
+ * `FileSystem.makeNoop(partial)` whose `open` (unless given) answers from the given `readFile` or `readFileString`
+ * and whose `stat` says "a regular file": code that reads a file with `stat` + `open` (the bounded reads) sees the same files.
+ */
+export const makeFileReads = (partial: Partial<FileSystem.FileSystem>): FileSystem.FileSystem => {
+  const bytesOf = (path: string): Effect.Effect<Uint8Array, PlatformError.PlatformError> =>
+    partial.readFile !== undefined
+      ? partial.readFile(path)
+      : partial.readFileString !== undefined
+      ? Effect.map(partial.readFileString(path), (text) => new TextEncoder().encode(text))
+      : Effect.fail(
+        new PlatformError.SystemError({
+          reason: "NotFound",
+          module: "FileSystem",
+          method: "open",
+          pathOrDescriptor: path
+        })
+      )
+  return FileSystem.makeNoop({
+    // a regular file of unknown size: whether it exists, and its content, come from `open` (read once)
+    stat: () => Effect.succeed(memoryFileInfo(0)),
+    open: (path) => Effect.map(bytesOf(path), memoryFile),
+    ...partial
+  })
+}
+
+/** `makeFileReads` as a layer. */
+export const layerFileReads = (partial: Partial<FileSystem.FileSystem>): Layer.Layer<FileSystem.FileSystem> =>
+  Layer.succeed(FileSystem.FileSystem, makeFileReads(partial))
+
 /**
  * An in-memory `FileSystem` whose `readFileString` answers from `files` (path → content) and records every path it
- * reads; a missing path is `NotFound`, the content `"<denied>"` is `PermissionDenied`.
+ * reads (`readFileString`, or `open` after `stat`); a missing path is `NotFound`, the content `"<denied>"` is `PermissionDenied`.
  */
 export const memoryFs = (files: Map<string, string>) => {
   const reads: Array<string> = []
-  const layer = FileSystem.layerNoop({
-    readFileString: (path) => {
-      reads.push(path)
-      const content = files.get(path)
-      if (content === undefined || content === "<denied>") {
-        return Effect.fail(
-          new PlatformError.SystemError({
-            reason: content === undefined ? "NotFound" : "PermissionDenied",
-            module: "FileSystem",
-            method: "readFileString",
-            pathOrDescriptor: path
-          })
-        )
-      }
-      return Effect.succeed(content)
+  const lookup = (path: string, method: string) => {
+    const content = files.get(path)
+    if (content === undefined || content === "<denied>") {
+      return Effect.fail(
+        new PlatformError.SystemError({
+          reason: content === undefined ? "NotFound" : "PermissionDenied",
+          module: "FileSystem",
+          method,
+          pathOrDescriptor: path
+        })
+      )
     }
+    return Effect.succeed(content)
+  }
+  const read = (path: string, method: string) =>
+    Effect.suspend(() => {
+      reads.push(path)
+      return lookup(path, method)
+    })
+  const layer = layerFileReads({
+    stat: (path) => Effect.map(lookup(path, "stat"), (text) => memoryFileInfo(new TextEncoder().encode(text).length)),
+    open: (path) => Effect.map(read(path, "open"), (text) => memoryFile(new TextEncoder().encode(text))),
+    readFileString: (path) => read(path, "readFileString")
   })
   return { reads, layer }
 }

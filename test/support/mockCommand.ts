@@ -1,6 +1,7 @@
 /**
  * A mock `CommandExecutor` that records every command (executable, argv, cwd, env, stdin) and answers from a
- * handler: an output, a process that never ends (to exercise timeouts under `TestClock`), or a spawn error.
+ * handler: an output, a process that never ends until it is signalled (to exercise timeouts under `TestClock`), or
+ * a spawn error.
  */
 import * as Command from "@effect/platform/Command"
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
@@ -23,8 +24,10 @@ export interface RecordedCommand {
   readonly shell: boolean | string
   /** What was written to stdin (once the process was started). */
   stdin: string | undefined
-  /** True when the process was still running when its scope closed (it was stopped). */
+  /** True when the process was still running when it was signalled or its scope closed (it was stopped). */
   killed: boolean
+  /** The signals sent to the process (a hanging process exits on the first). */
+  readonly signals: Array<string>
 }
 
 export type Reply =
@@ -84,7 +87,8 @@ export const mockExecutor = (handler: (command: RecordedCommand, index: number) 
         extendEnv: standard.extendEnv,
         shell: standard.shell,
         stdin: undefined,
-        killed: false
+        killed: false,
+        signals: []
       }
       const index = commands.length
       commands.push(recorded)
@@ -105,7 +109,7 @@ export const mockExecutor = (handler: (command: RecordedCommand, index: number) 
       }
       const stream = (text: string | undefined): Stream.Stream<Uint8Array, PlatformError.PlatformError> =>
         reply._tag === "hang"
-          ? Stream.never
+          ? Stream.execute(Deferred.await(exited))
           : text === undefined || text === ""
           ? Stream.empty
           : Stream.make(encode(text))
@@ -114,7 +118,12 @@ export const mockExecutor = (handler: (command: RecordedCommand, index: number) 
         pid: CommandExecutor.ProcessId(1000 + index),
         exitCode: Effect.map(Deferred.await(exited), CommandExecutor.ExitCode),
         isRunning: Effect.negate(Deferred.isDone(exited)),
-        kill: () => Effect.void,
+        kill: (signal = "SIGTERM") =>
+          Effect.gen(function*() {
+            recorded.signals.push(signal)
+            if (!(yield* Deferred.isDone(exited))) recorded.killed = true
+            yield* Deferred.succeed(exited, 128 + 15)
+          }),
         stdin: Sink.drain,
         stdout: stream(reply._tag === "output" ? reply.stdout : undefined),
         stderr: stream(reply._tag === "output" ? reply.stderr : undefined),

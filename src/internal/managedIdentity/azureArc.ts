@@ -19,6 +19,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { ClientAuthenticationError } from "../../IdentityError.js"
+import * as BoundedFile from "../boundedFile.js"
 import { sendWithRetry } from "../http.js"
 import type { Source, SourceContext } from "./common.js"
 import { commonHeaders, interpret, userAssignedUnsupported, withRedactedHeaders } from "./common.js"
@@ -33,7 +34,7 @@ export const apiVersion = "2020-06-01"
 export const defaultEndpoint = "http://127.0.0.1:40342/metadata/identity/oauth2/token"
 
 /** @internal */
-export const maxKeyBytes = 4096
+export const maxKeyBytes = BoundedFile.limits.arcKey
 
 /** The agent's token directory on Linux. @internal */
 export const linuxKeyDirectory = "/var/opt/azcmagent/tokens"
@@ -126,20 +127,16 @@ export const make = (ctx: SourceContext, env: Environment, fs: FileSystem.FileSy
       if (Either.isLeft(checked)) {
         return yield* Effect.fail(refuse(`${checked.left}; refusing to read it`))
       }
-      const unreadable = (error: { readonly _tag: string; readonly reason?: unknown }) =>
+      const bytes = yield* Effect.mapError(BoundedFile.readBytes(fs, path, maxKeyBytes), (error) =>
         refuse(
-          `could not read the key file ${JSON.stringify(path)} (${
-            typeof error.reason === "string" ? error.reason : error._tag
-          }): run as a member of the himds group (Linux) or as an administrator (Windows)`
-        )
-      const info = yield* Effect.mapError(fs.stat(path), unreadable)
-      if (info.type !== "File") return yield* Effect.fail(refuse(`the key file ${JSON.stringify(path)} is not a file`))
-      const tooLarge = refuse(
-        `the key file ${JSON.stringify(path)} is larger than ${maxKeyBytes} bytes; refusing to read it`
-      )
-      if (Number(info.size) > maxKeyBytes) return yield* Effect.fail(tooLarge)
-      const bytes = yield* Effect.mapError(fs.readFile(path), unreadable)
-      if (bytes.length > maxKeyBytes) return yield* Effect.fail(tooLarge)
+          error.problem === "NotAFile"
+            ? `the key file ${JSON.stringify(path)} is not a file (${error.detail}); refusing to read it`
+            : error.problem === "TooLarge"
+            ? `the key file ${JSON.stringify(path)} is larger than ${maxKeyBytes} bytes; refusing to read it`
+            : `could not read the key file ${JSON.stringify(path)} (${
+              error.problem === "Unreadable" ? error.detail : error.problem
+            }): run as a member of the himds group (Linux) or as an administrator (Windows)`
+        ))
       const key = new TextDecoder().decode(bytes).trim()
       if (key === "") return yield* Effect.fail(refuse(`the key file ${JSON.stringify(path)} is empty`))
       return Redacted.make(key)
