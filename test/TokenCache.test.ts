@@ -114,25 +114,28 @@ describe("cache engine memory bound", () => {
   it.effect("bounded: keys whose tokens expired go first, a few per new key, whatever the number of live keys", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(0)
-      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", sweepAbove: 100, maxEntries: 1000 })
-      // 600 live keys (1 h), then a stream of short-lived keys (2 min), one per second
-      for (let i = 0; i < 600; i++) yield* engine.get(`live-${i}`, fetchAt(HOUR), false)
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", sweepAbove: 30, maxEntries: 1000 })
+      // 100 live keys (1 h), then a stream of short-lived keys (1 min), 20 every 30 s
+      for (let i = 0; i < 100; i++) yield* engine.get(`live-${i}`, fetchAt(HOUR), false)
       let fetched = 0
-      for (let i = 0; i < 3000; i++) {
-        yield* engine.get(`user-${i}`, Effect.zipRight(Effect.sync(() => fetched++), fetchAt(2 * MIN)), false)
-        yield* TestClock.adjust(1000)
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 20; i++) {
+          const counted = Effect.zipRight(Effect.sync(() => fetched++), fetchAt(MIN))
+          yield* engine.get(`user-${round}-${i}`, counted, false)
+        }
+        yield* TestClock.adjust(30_000)
       }
-      // at most ~2 min of short-lived keys (120) are alive, plus those not yet swept: far below 3,600
-      assert.isBelow(engine.size(), 600 + 400)
+      // about 1 min of short-lived keys (40) are alive, plus those not yet swept: far below 500
+      assert.isBelow(engine.size(), 100 + 100)
       // every live key is still served from memory
       let refetched = 0
       const clock = yield* Clock.currentTimeMillis
       assert.isBelow(clock, HOUR - 5 * MIN)
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 100; i++) {
         yield* engine.get(`live-${i}`, Effect.zipRight(Effect.sync(() => refetched++), fetchAt(HOUR)), false)
       }
       assert.strictEqual(refetched, 0)
-      assert.strictEqual(fetched, 3000)
+      assert.strictEqual(fetched, 400)
     }).pipe(Effect.scoped))
 
   it.effect("the hard bound drops the oldest live keys, after the expired ones", () =>

@@ -2,9 +2,9 @@
  * The single-flight primitive and its three users (the token cache engine, the IMDS probe, the initial grant of the
  * user credentials): an interruption at any step never leaves later callers waiting forever.
  *
- * Each "window" test runs the first caller with `withMaxOpsBeforeYield(1)`, so it yields after every operation, and
- * interrupts it after k yields of the test fiber, for every k until the first caller is done registering: every
- * step of registration and fork is hit once.
+ * Each "window" test runs the first caller under a scheduler that stops it at its k-th operation, interrupts it
+ * there, and does so for every k until the first caller reached the shared request: every step of registration and
+ * fork is hit once, deterministically.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"

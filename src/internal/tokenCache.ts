@@ -5,7 +5,6 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
@@ -86,9 +85,7 @@ export class PolicyReference extends Context.Reference<PolicyReference>()("effec
  * @internal
  */
 export const isHeldFailure = (error: unknown): boolean => {
-  if (!Predicate.isTagged(error, "ClientAuthenticationError") || !(error instanceof ClientAuthenticationError)) {
-    return false
-  }
+  if (!(error instanceof ClientAuthenticationError)) return false
   const status = error.status
   return status === undefined || !(status === 408 || status === 429 || status >= 500)
 }
