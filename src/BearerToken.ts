@@ -51,6 +51,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AuthorityHost from "./AuthorityHost.js"
 import type { IdentityError } from "./IdentityError.js"
+import { ClientAuthenticationError } from "./IdentityError.js"
 import { safeUrl } from "./internal/http.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -93,6 +94,9 @@ export class InsecureUrlError extends Schema.TaggedError<InsecureUrlError>(
  * @category errors
  */
 export type BearerTokenError = IdentityError | InsecureUrlError
+
+/** Printable ASCII without space: what a bearer token may hold (RFC 6750 `b64token` and every opaque token). */
+const headerSafeToken = /^[\x21-\x7e]+$/
 
 // -----------------------------------------------------------------------------
 // WWW-Authenticate
@@ -341,7 +345,18 @@ const build =
           ...(attempt.claims === undefined ? {} : { claims: attempt.claims }),
           enableCae
         })
-        return HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(token.token)}`)
+        const value = Redacted.value(token.token)
+        if (!headerSafeToken.test(value)) {
+          return yield* Effect.fail(
+            new ClientAuthenticationError({
+              credential: service.name,
+              reason: `the access token it returned cannot be sent in an HTTP header (it is empty or holds a ` +
+                `control character, a space or a non-ASCII character): the token source is broken or not Microsoft ` +
+                `Entra ID; the request was not sent`
+            })
+          )
+        }
+        return HttpClientRequest.setHeader(request, "authorization", `Bearer ${value}`)
       })
 
     // the inner client's own request mapping (base URL, …) runs first, so the https check sees the final URL

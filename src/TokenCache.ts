@@ -7,7 +7,12 @@
  * - before `refreshOn` → the cached token;
  * - between `refreshOn` and `expiresOn − 30 s` → the cached token at once, and one background refresh (a failed
  *   background refresh keeps the cached token, is logged, and is tried again 30 s later);
- * - after that → callers wait for one shared request; its failure reaches every waiter and is not cached.
+ * - after that → callers wait for one shared request; its failure reaches every waiter. A non-retryable failure
+ *   (`ClientAuthenticationError` that is not a throttling or server error) is held for `failureHoldMillis` (30 s) per
+ *   key: calls in that time get it without a new request. Other failures are not held.
+ *
+ * A token that arrives already expired is refused (`ClientAuthenticationError`); one that arrives with less than a
+ * minute to live is returned and served from memory for half of what it had left.
  *
  * Provide a `TokenCache` service to share tokens beyond the memory of one layer: `layerMemory` shares them between
  * the credential layers of one process; `layerKeyValueStore` keeps them in any `@effect/platform` `KeyValueStore`
@@ -81,6 +86,62 @@ export const backgroundRetryMillis: number = internal.backgroundRetryMillis
  * @category refresh
  */
 export const decide: (nowMillis: number, token: AccessToken) => Decision = internal.decideToken
+
+/**
+ * How long a non-retryable failure is held per key by default (30 s).
+ *
+ * @since 0.1.0
+ * @category refresh
+ */
+export const defaultFailureHoldMillis: number = internal.defaultFailureHoldMillis
+
+/**
+ * The cache policy a credential layer reads when it is built.
+ *
+ * - `failureHoldMillis`: how long a non-retryable failure for one key (a `ClientAuthenticationError` that is not
+ *   408, 429 or 5xx: an expired or wrong secret, a disabled app, an unusable answer) is handed to every later call
+ *   without a new request (default 30 s; `0` asks again at every call). `CredentialUnavailableError` is never held,
+ *   so a chain always moves on at once and tries this credential again on the next call; throttling and server
+ *   errors are never held either (they have their own retries). Concurrent calls always share one request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  readonly failureHoldMillis: number
+}
+
+/**
+ * The cache policy in the context (a `Context.Reference`: without one, the defaults apply).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const CachePolicy: typeof internal.PolicyReference = internal.PolicyReference
+
+/**
+ * Sets the cache policy of the credential layers it is provided to.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { ClientSecretCredential, TokenCache } from "effect-azure-identity"
+ * import * as IdentityNode from "effect-azure-identity/node"
+ *
+ * // ask the authority again at most every 5 s after it refused the credential
+ * const Credential = ClientSecretCredential.layerConfig().pipe(
+ *   Layer.provide(TokenCache.layerPolicy({ failureHoldMillis: 5_000 })),
+ *   Layer.provide(IdentityNode.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPolicy = (policy: Partial<Policy>): Layer.Layer<internal.PolicyReference> =>
+  Layer.succeed(internal.PolicyReference, {
+    failureHoldMillis: Math.max(0, policy.failureHoldMillis ?? internal.defaultFailureHoldMillis)
+  })
 
 /**
  * A persistence backend: where tokens live beyond one layer's memory. Keys already include the credential, its

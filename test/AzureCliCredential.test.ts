@@ -234,15 +234,15 @@ describe("AzureCliCredential with a mock CommandExecutor", () => {
     withCli((_, i) =>
       output(cliOutput({
         expires_on: undefined,
-        expiresOn: i === 0 ? "2026-07-01 10:00:00.000000" : "2026-12-01 10:00:00.000000"
+        expiresOn: i === 0 ? "2027-07-01 10:00:00.000000" : "2027-12-01 10:00:00.000000"
       })), (credential) =>
       Effect.gen(function*() {
         const summer = yield* credential.getToken(SCOPE).pipe(DateTime.withCurrentZoneNamed("America/New_York"))
         const winter = yield* credential.getToken("https://vault.azure.net/.default").pipe(
           DateTime.withCurrentZoneNamed("America/New_York")
         )
-        assert.strictEqual(DateTime.formatIso(summer.expiresOn), "2026-07-01T14:00:00.000Z")
-        assert.strictEqual(DateTime.formatIso(winter.expiresOn), "2026-12-01T15:00:00.000Z")
+        assert.strictEqual(DateTime.formatIso(summer.expiresOn), "2027-07-01T14:00:00.000Z")
+        assert.strictEqual(DateTime.formatIso(winter.expiresOn), "2027-12-01T15:00:00.000Z")
       })))
 
   it.effect("expires_on as a numeric string is accepted", () =>

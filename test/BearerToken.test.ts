@@ -83,6 +83,28 @@ describe("BearerToken middleware", () => {
       assert.deepStrictEqual(credential.calls, [{ scopes: [SCOPE], options: { enableCae: true } }])
     }))
 
+  it.effect("a token with control characters (or anything a header cannot carry) is a typed error, never sent", () =>
+    Effect.gen(function*() {
+      for (const bad of ["tok\nen", "tok\r\nX-Evil: 1", "tok\u0000en", "tok\u007fen", "tok en", "tök", "t\tok"]) {
+        const http = mockHttp(() => response(200))
+        const credential = TokenCredential.make(
+          "OddCredential",
+          () => Effect.succeed(AccessToken.make({ token: bad, obtainedAtMillis: T0, expiresOnMillis: T0 + 3600_000 }))
+        )
+        const client = http.client.pipe(BearerToken.withCredential(credential, { scopes: SCOPE }))
+        const error = failureOf(yield* Effect.exit(client.get(URL_)))
+        assert.strictEqual(error._tag, "ClientAuthenticationError", JSON.stringify(bad))
+        assert.include(error.message, "OddCredential")
+        assert.include(error.message, "cannot be sent in an HTTP header")
+        assert.notInclude(error.message, bad)
+        assert.strictEqual(http.requests.length, 0)
+      }
+      // every character a JWT or an opaque token68 uses still goes through
+      const { client, http } = setup(() => response(200))
+      yield* client.get(URL_)
+      assert.strictEqual(http.requests[0]!.headers.authorization, "Bearer token-1")
+    }))
+
   it.effect("passes tenantId and enableCae: false from the options", () =>
     Effect.gen(function*() {
       const { client, credential } = setup(() => response(200), { tenantId: "tenant-a", enableCae: false })

@@ -8,7 +8,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { ClientSecretCredential, TokenCredential } from "../src/index.js"
+import { ClientSecretCredential, TokenCache, TokenCredential } from "../src/index.js"
+import type { RetryPolicy } from "../src/internal/http.js"
 import {
   assertNoSecret,
   captureLogs,
@@ -44,6 +45,15 @@ const withCredential = <A, E>(
   extra: Partial<ClientSecretCredential.Options> = {},
   env: Record<string, string> = {}
 ) => withCredentialOver(ClientSecretCredential.layer(options(extra)), handler, f, { env })
+
+const noRetry: RetryPolicy = {
+  maxRetries: 0,
+  baseDelayMillis: 0,
+  maxDelayMillis: 0,
+  maxElapsedMillis: 60_000,
+  attemptTimeoutMillis: 20_000,
+  retryStatus: () => false
+}
 
 describe("ClientSecretCredential", () => {
   it.effect("posts the client credentials grant to the tenant's v2 token endpoint", () =>
@@ -157,7 +167,7 @@ describe("ClientSecretCredential", () => {
       )
     }))
 
-  it.effect("a failure past the must-refresh point reaches every waiter and is not cached", () =>
+  it.effect("a refusal past the must-refresh point reaches every waiter and is held for 30 s, not asked again", () =>
     withCredential(
       (_, i) =>
         i === 0
@@ -175,9 +185,110 @@ describe("ClientSecretCredential", () => {
           )
           assert.strictEqual(requests.length, 2)
           for (const exit of exits) assert.strictEqual(failureOf(exit)._tag, "ClientAuthenticationError")
+          // held: calls within 30 s get the same refusal without a request
+          yield* TestClock.adjust(29_999)
+          const held = failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
+          assert.strictEqual(held._tag, "ClientAuthenticationError")
+          assert.strictEqual(requests.length, 2)
+          yield* TestClock.adjust(1)
           const next = yield* credential.getToken(SCOPE)
           assert.strictEqual(tokenValue(next), "tok-3")
           assert.strictEqual(requests.length, 3)
+        })
+    ))
+
+  it.effect("an expired secret answered at once with 401: thousands of calls send one request per hold period", () =>
+    withCredential(
+      () => json(401, { error: "invalid_client", error_codes: [7000222] }),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          for (let round = 0; round < 3; round++) {
+            yield* Effect.all(
+              Array.from({ length: 1000 }, () => Effect.exit(credential.getToken(SCOPE))),
+              { concurrency: "unbounded" }
+            )
+            for (let i = 0; i < 1000; i++) yield* Effect.exit(credential.getToken(SCOPE))
+            yield* TestClock.adjust("10 seconds")
+          }
+          assert.strictEqual(requests.length, 1) // 30 s of calls: one request
+          yield* Effect.exit(credential.getToken(SCOPE))
+          assert.strictEqual(requests.length, 2)
+        })
+    ))
+
+  it.effect("the hold is configurable (TokenCache.layerPolicy) and 0 turns it off", () =>
+    Effect.gen(function*() {
+      for (const [hold, expected] of [[5_000, 2], [0, 4]] as const) {
+        yield* withCredentialOver(
+          ClientSecretCredential.layer(options()).pipe(
+            Layer.provide(TokenCache.layerPolicy({ failureHoldMillis: hold }))
+          ),
+          () => json(400, { error: "unauthorized_client" }),
+          (credential, requests) =>
+            Effect.gen(function*() {
+              yield* Effect.exit(credential.getToken(SCOPE))
+              yield* Effect.exit(credential.getToken(SCOPE))
+              yield* TestClock.adjust(4_999)
+              yield* Effect.exit(credential.getToken(SCOPE))
+              yield* TestClock.adjust(1)
+              yield* Effect.exit(credential.getToken(SCOPE))
+              assert.strictEqual(requests.length, expected, `hold ${hold}`)
+            })
+        )
+      }
+    }))
+
+  it.effect("throttling, server errors and unavailability are not held", () =>
+    Effect.gen(function*() {
+      for (const answer of [json(429, { error: "throttled" }), json(503, { error: "unavailable" })]) {
+        yield* withCredential(
+          () => answer.clone(),
+          (credential, requests) =>
+            Effect.gen(function*() {
+              yield* Effect.exit(credential.getToken(SCOPE))
+              const before = requests.length
+              yield* Effect.exit(credential.getToken(SCOPE))
+              assert.isAbove(requests.length, before)
+            }),
+          { retryPolicy: noRetry }
+        )
+      }
+      yield* withCredential(
+        () => reset,
+        (credential, requests) =>
+          Effect.gen(function*() {
+            const first = failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
+            assert.strictEqual(first._tag, "CredentialUnavailableError")
+            yield* Effect.exit(credential.getToken(SCOPE))
+            assert.strictEqual(requests.length, 2)
+          }),
+        { retryPolicy: noRetry }
+      )
+    }))
+
+  it.effect("a token that arrives already expired (expires_in 0) is a typed error, not a success", () =>
+    withCredential(
+      () => json(200, tokenBody("dead", 0)),
+      (credential) =>
+        Effect.gen(function*() {
+          const error = failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
+          assert.strictEqual(error._tag, "ClientAuthenticationError")
+          assert.include(error.message, "already expired")
+        })
+    ))
+
+  it.effect("a short-lived token (20 s) is returned and served for half its life, then asked for again", () =>
+    withCredential(
+      (_, i) => json(200, tokenBody(`short-${i}`, 20)),
+      (credential, requests) =>
+        Effect.gen(function*() {
+          assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-0")
+          yield* TestClock.adjust(9_999)
+          assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-0")
+          assert.strictEqual(requests.length, 1)
+          yield* TestClock.adjust(1)
+          assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-1")
+          assert.strictEqual(requests.length, 2)
         })
     ))
 

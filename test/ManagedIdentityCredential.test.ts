@@ -228,6 +228,34 @@ describe("ManagedIdentityCredential", () => {
           })
       ))
 
+    it.effect("the short-lived token rule is the Entra one: expired refused, short-lived served for half its life", () =>
+      Effect.gen(function*() {
+        yield* withCredential(
+          {},
+          () => json(200, imdsToken("dead", 0, { expires_on: String(T0s) })),
+          (credential) =>
+            Effect.gen(function*() {
+              const error = failureOf(yield* Effect.exit(credential.getToken(SCOPE)))
+              assert.strictEqual(error._tag, "ClientAuthenticationError")
+              assert.include(error.message, "already expired")
+            })
+        )
+        yield* withCredential(
+          {},
+          (_, i) => json(200, imdsToken(`short-${i}`, 20, { expires_on: "" })),
+          (credential, requests) =>
+            Effect.gen(function*() {
+              assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-0")
+              yield* TestClock.adjust(9_999)
+              assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-0")
+              assert.strictEqual(requests.length, 1)
+              yield* TestClock.adjust(1)
+              assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE)), "short-1")
+              assert.strictEqual(requests.length, 2)
+            })
+        )
+      }))
+
     it.effect("refreshes in the background at half life", () =>
       withCredential(
         {},

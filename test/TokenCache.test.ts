@@ -58,6 +58,14 @@ describe("refresh policy (pure)", () => {
     assert.notInclude(JSON.stringify(t), "abc")
   })
 
+  it("short-lived tokens: served until half of what they had left, long ones until 30 s before expiry", () => {
+    assert.strictEqual(TokenCacheEngine.mustRefreshAtMillis(0, HOUR), HOUR - 30_000)
+    assert.strictEqual(TokenCacheEngine.mustRefreshAtMillis(0, 60_000), 30_000)
+    assert.strictEqual(TokenCacheEngine.mustRefreshAtMillis(0, 59_999), 29_999)
+    assert.strictEqual(TokenCacheEngine.mustRefreshAtMillis(1000, 21_000), 11_000)
+    assert.strictEqual(TokenCacheEngine.mustRefreshAtMillis(0, 1), 0)
+  })
+
   it.effect.prop(
     "the decision only moves forward as time passes",
     [FastCheck.integer({ min: 1, max: 48 * HOUR }), FastCheck.integer({ min: 0, max: 48 * HOUR })],
@@ -78,7 +86,7 @@ describe("cache engine memory bound", () => {
   it.effect("drops expired entries when a new key arrives and the map is full; live tokens stay", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(0)
-      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", maxEntries: 3 })
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", sweepAbove: 3 })
       const fetchFor = (lifetime: number) =>
         Effect.flatMap(
           Clock.currentTimeMillis,
@@ -94,6 +102,60 @@ describe("cache engine memory bound", () => {
       assert.strictEqual(engine.size(), 2) // the two expired entries went, "long" and "new" remain
       let fetched = 0
       yield* engine.get("long", Effect.zipRight(Effect.sync(() => fetched++), fetchFor(HOUR)), false)
+      assert.strictEqual(fetched, 0)
+    }).pipe(Effect.scoped))
+
+  const fetchAt = (lifetime: number) =>
+    Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => Effect.succeed(AccessToken.make({ token: "t", obtainedAtMillis: now, expiresOnMillis: now + lifetime }))
+    )
+
+  it.effect("bounded: keys whose tokens expired go first, a few per new key, whatever the number of live keys", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", sweepAbove: 30, maxEntries: 1000 })
+      // 100 live keys (1 h), then a stream of short-lived keys (1 min), 20 every 30 s
+      for (let i = 0; i < 100; i++) yield* engine.get(`live-${i}`, fetchAt(HOUR), false)
+      let fetched = 0
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 20; i++) {
+          const counted = Effect.zipRight(Effect.sync(() => fetched++), fetchAt(MIN))
+          yield* engine.get(`user-${round}-${i}`, counted, false)
+        }
+        yield* TestClock.adjust(30_000)
+      }
+      // about 1 min of short-lived keys (40) are alive, plus those not yet swept: far below 500
+      assert.isBelow(engine.size(), 100 + 100)
+      // every live key is still served from memory
+      let refetched = 0
+      const clock = yield* Clock.currentTimeMillis
+      assert.isBelow(clock, HOUR - 5 * MIN)
+      for (let i = 0; i < 100; i++) {
+        yield* engine.get(`live-${i}`, Effect.zipRight(Effect.sync(() => refetched++), fetchAt(HOUR)), false)
+      }
+      assert.strictEqual(refetched, 0)
+      assert.strictEqual(fetched, 400)
+    }).pipe(Effect.scoped))
+
+  it.effect("the hard bound drops the oldest live keys, after the expired ones", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      const engine = yield* TokenCacheEngine.make({ partition: "p", name: "Test", sweepAbove: 5, maxEntries: 5 })
+      yield* engine.get("expiring", fetchAt(MIN), false)
+      for (let i = 0; i < 4; i++) yield* engine.get(`live-${i}`, fetchAt(HOUR), false)
+      yield* TestClock.adjust(2 * MIN)
+      yield* engine.get("new-0", fetchAt(HOUR), false)
+      assert.strictEqual(engine.size(), 5)
+      let fetched = 0
+      const counted = Effect.zipRight(Effect.sync(() => fetched++), fetchAt(HOUR))
+      // the expired key went, the four live ones stayed
+      for (let i = 0; i < 4; i++) yield* engine.get(`live-${i}`, counted, false)
+      assert.strictEqual(fetched, 0)
+      for (let i = 1; i <= 20; i++) yield* engine.get(`new-${i}`, fetchAt(HOUR), false)
+      assert.strictEqual(engine.size(), 5)
+      // the newest keys are the ones kept
+      for (let i = 16; i <= 20; i++) yield* engine.get(`new-${i}`, counted, false)
       assert.strictEqual(fetched, 0)
     }).pipe(Effect.scoped))
 

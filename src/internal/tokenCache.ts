@@ -1,16 +1,16 @@
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
-import { CredentialUnavailableError } from "../IdentityError.js"
+import { ClientAuthenticationError, CredentialUnavailableError } from "../IdentityError.js"
+import * as SingleFlight from "./singleFlight.js"
 
 /** @internal */
 export type Decision = "fresh" | "refresh" | "expired"
@@ -41,12 +41,79 @@ export const decide = (nowMillis: number, refreshOn: number, expiresOn: number):
 export const decideToken = (nowMillis: number, token: AccessToken): Decision =>
   decide(nowMillis, refreshOnMillis(token), DateTime.toEpochMillis(token.expiresOn))
 
-interface Entry {
+/**
+ * When the cache stops serving a token received at `receivedAtMillis`: 30 s before it expires, or, for a token that
+ * arrived with less than a minute to live, after half of what was left (a short-lived token is still served a
+ * little instead of being asked for again at every call, and never in its last moments).
+ *
+ * @internal
+ */
+export const mustRefreshAtMillis = (receivedAtMillis: number, expiresOnMillis: number): number => {
+  const left = expiresOnMillis - receivedAtMillis
+  return left >= 2 * mustRefreshMarginMillis
+    ? expiresOnMillis - mustRefreshMarginMillis
+    : receivedAtMillis + Math.floor(left / 2)
+}
+
+/** How long a non-retryable failure is held per key by default (30 s). @internal */
+export const defaultFailureHoldMillis = 30_000
+
+/** Above this many keys, each new key sweeps a few of the oldest (default 1000). @internal */
+export const defaultSweepAbove = 1000
+
+/** The hard bound on keys per credential (default 100,000). @internal */
+export const defaultMaxEntries = 100_000
+
+/** How many of the oldest entries one new key looks at. @internal */
+export const sweepBudget = 8
+
+/** @internal */
+export interface Policy {
+  readonly failureHoldMillis: number
+}
+
+/** @internal */
+export class PolicyReference extends Context.Reference<PolicyReference>()("effect-azure-identity/TokenCache/Policy", {
+  defaultValue: (): Policy => ({ failureHoldMillis: defaultFailureHoldMillis })
+}) {}
+
+/**
+ * Whether a failure is worth asking for again at once: only a `ClientAuthenticationError` that is not a throttling
+ * or server error is held (the authority said no, or answered with something unusable). Unavailability (the chain
+ * moves on), interruptions and defects are never held.
+ *
+ * @internal
+ */
+export const isHeldFailure = (error: unknown): boolean => {
+  if (!(error instanceof ClientAuthenticationError)) return false
+  const status = error.status
+  return status === undefined || !(status === 408 || status === 429 || status >= 500)
+}
+
+const holdFor = (holdMillis: number) => <A, E>(exit: Exit.Exit<A, E>): number => {
+  if (holdMillis <= 0 || Exit.isSuccess(exit)) return 0
+  const failures = Array.from(Cause.failures(exit.cause))
+  return failures.length > 0 && failures.length === causeSize(exit.cause) && failures.every(isHeldFailure)
+    ? holdMillis
+    : 0
+}
+
+/** Failures + defects + interruptions in a cause: a cause with anything but failures is never held. */
+const causeSize = <E>(cause: Cause.Cause<E>): number =>
+  Cause.reduce(
+    cause,
+    0,
+    (n, c) => c._tag === "Fail" || c._tag === "Die" || c._tag === "Interrupt" ? Option.some(n + 1) : Option.none()
+  )
+
+/**
+ * A cache entry, which is also the single-flight slot of its key: `flight` is the request in flight (or a held
+ * failure) and `until` the end of the hold, or, with nothing in flight, the earliest next background refresh.
+ */
+interface Entry extends SingleFlight.Slot<AccessToken, unknown> {
   token: AccessToken | undefined
   refreshOn: number
-  expiresOn: number
-  inflight: Deferred.Deferred<AccessToken, any> | undefined
-  nextBackgroundAttempt: number
+  mustRefreshAt: number
 }
 
 /** @internal */
@@ -54,12 +121,14 @@ export interface Engine {
   /**
    * The token for `key`: from memory when the policy allows, else from one request shared by every caller of the
    * key. `bypass` (a claims challenge) skips the read, runs its own request and stores the result.
+   *
+   * One key must always be asked for with a `fetch` of one error type (each credential has one).
    */
   readonly get: <E>(
     key: string,
     fetch: Effect.Effect<AccessToken, E>,
     bypass: boolean
-  ) => Effect.Effect<AccessToken, E | CredentialUnavailableError>
+  ) => Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
   readonly size: () => number
 }
 
@@ -103,8 +172,12 @@ export const make = (options: {
    * does not identify the signed-in account (developer tools) or that belong to a user.
    */
   readonly persistent?: boolean | undefined
-  /** Above this many keys, entries with no live token and no request in flight are dropped (default 1000). */
+  /** Above this many keys, each new key first drops the expired or empty ones among the oldest (default 1000). */
+  readonly sweepAbove?: number | undefined
+  /** Never more keys than this: the oldest entry with nothing in flight goes (default 100,000). */
   readonly maxEntries?: number | undefined
+  /** Overrides the `TokenCache.Policy` in the context. */
+  readonly failureHoldMillis?: number | undefined
 }): Effect.Effect<
   Engine,
   never,
@@ -113,28 +186,68 @@ export const make = (options: {
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const persistence = options.persistent === false ? Option.none() : yield* Effect.serviceOption(TokenCacheTag)
+    const policy = yield* PolicyReference
     const entries = new Map<string, Entry>()
-    const maxEntries = options.maxEntries ?? 1000
+    const sweepAbove = options.sweepAbove ?? defaultSweepAbove
+    const maxEntries = Math.max(1, options.maxEntries ?? defaultMaxEntries)
+    const holdMillis = holdFor(options.failureHoldMillis ?? policy.failureHoldMillis)
 
-    // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion): when a
-    // new key arrives and the map is full, expired and empty entries go. Live tokens are never dropped.
+    const dead = (entry: Entry, now: number) =>
+      SingleFlight.current(entry, now) === undefined && (entry.token === undefined || now >= entry.mustRefreshAt)
+
+    // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion), in
+    // amortised O(1): the Map's insertion order is a queue. A new key looks at a few of the oldest entries: dead ones
+    // (no usable token, nothing in flight or held) go, live ones move to the back. At the hard bound, the oldest
+    // entry with nothing in flight goes even if its token is live (it is requested again when asked for).
     const sweep = (now: number) => {
+      if (entries.size < sweepAbove) return
+      let budget = sweepBudget
+      for (const [key, entry] of entries) {
+        if (budget-- <= 0) break
+        entries.delete(key)
+        if (!dead(entry, now)) entries.set(key, entry)
+      }
       if (entries.size < maxEntries) return
       for (const [key, entry] of entries) {
-        if (entry.inflight === undefined && (entry.token === undefined || now >= entry.expiresOn)) entries.delete(key)
+        if (!SingleFlight.running(entry)) {
+          entries.delete(key)
+          if (entries.size < maxEntries) return
+        }
       }
     }
 
-    const store = (entry: Entry, token: AccessToken) => {
+    const store = (entry: Entry, token: AccessToken, now: number) => {
+      const expiresOn = DateTime.toEpochMillis(token.expiresOn)
       entry.token = token
-      entry.expiresOn = DateTime.toEpochMillis(token.expiresOn)
-      entry.refreshOn = refreshOnMillis(token)
-      entry.nextBackgroundAttempt = 0
+      entry.mustRefreshAt = mustRefreshAtMillis(now, expiresOn)
+      entry.refreshOn = Math.min(refreshOnMillis(token), entry.mustRefreshAt)
+      if (!SingleFlight.running(entry)) {
+        // a success (a claims challenge) ends a held failure
+        entry.flight = undefined
+        entry.until = 0
+      }
     }
 
     // A backend that refuses to work (misconfigured) fails the call before any request is sent.
     const refused = (error: TokenCacheError) =>
       new CredentialUnavailableError({ credential: options.name, reason: error.message })
+
+    // One rule for every credential: a token that has already expired when it arrives is refused.
+    const usable = <E>(
+      fetch: Effect.Effect<AccessToken, E>
+    ): Effect.Effect<AccessToken, E | ClientAuthenticationError> =>
+      Effect.flatMap(fetch, (token) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          DateTime.toEpochMillis(token.expiresOn) > now
+            ? Effect.succeed(token)
+            : Effect.fail(
+              new ClientAuthenticationError({
+                credential: options.name,
+                reason: `the token it was given had already expired (e.g. "expires_in": 0, or an expiry in the past ` +
+                  `by this machine's clock): check the system time, and that the token endpoint is Microsoft Entra ID ` +
+                  `or the managed identity endpoint`
+              })
+            )))
 
     /**
      * `accept`: which persisted tokens may answer instead of a request. `"usable"` (a caller is waiting) takes any
@@ -145,16 +258,23 @@ export const make = (options: {
       key: string,
       fetch: Effect.Effect<AccessToken, E>,
       accept: "usable" | "fresh" | "none"
-    ): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
-      if (Option.isNone(persistence)) return fetch
+    ): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
+      if (Option.isNone(persistence)) {
+        return usable(fetch)
+      }
       const backend = persistence.value
       const persistentKey = `${options.partition}|${key}`
-      const fetchAndSave = Effect.tap(fetch, (token) => Effect.mapError(backend.save(persistentKey, token), refused))
-      if (accept === "none") return fetchAndSave
+      const fetchAndSave = Effect.tap(usable(fetch), (token) =>
+        Effect.mapError(backend.save(persistentKey, token), refused))
+      if (accept === "none") {
+        return fetchAndSave
+      }
       return Effect.flatMap(
         Effect.zip(Effect.mapError(backend.load(persistentKey), refused), Clock.currentTimeMillis),
         ([loaded, now]) => {
-          if (Option.isNone(loaded)) return fetchAndSave
+          if (Option.isNone(loaded)) {
+            return fetchAndSave
+          }
           const decision = decideToken(now, loaded.value)
           return decision === "fresh" || (accept === "usable" && decision === "refresh")
             ? Effect.succeed(loaded.value)
@@ -163,94 +283,69 @@ export const make = (options: {
       )
     }
 
-    const run = <E>(
-      entry: Entry,
-      deferred: Deferred.Deferred<AccessToken, E>,
-      fetch: Effect.Effect<AccessToken, E>,
-      background: boolean
-    ) =>
-      // `interruptible`: `start` forks this from an uninterruptible region, whose flags a child would inherit; the
-      // request itself must stay interruptible (timeouts, closing the layer).
-      Effect.interruptible(fetch).pipe(
-        Effect.onExit((exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            if (entry.inflight === deferred) entry.inflight = undefined
-            if (Exit.isSuccess(exit)) {
-              store(entry, exit.value)
-              return Deferred.done(deferred, exit)
-            }
-            if (background) entry.nextBackgroundAttempt = now + backgroundRetryMillis
-            const log = background && !Exit.isInterrupted(exit)
-              ? Effect.logWarning(
-                `${options.name}: background token refresh failed; serving the cached token and retrying in ` +
-                  `${backgroundRetryMillis / 1000} s`,
-                exit.cause
-              )
-              : Effect.void
-            return Effect.zipRight(log, Deferred.done(deferred, exit))
-          })
-        ),
-        Effect.forkIn(scope),
-        // a fiber stopped before it started (the scope is closed) runs no `onExit`: its waiters still get its end
-        Effect.flatMap((fiber) =>
-          Effect.sync(() =>
-            fiber.addObserver((exit) => {
-              if (entry.inflight === deferred) entry.inflight = undefined
-              Deferred.unsafeDone(deferred, exit)
-            })
-          )
-        )
-      )
-
-    /**
-     * Registers the entry's request and forks it, as one uninterruptible step: an interruption can never leave an
-     * entry waiting on a request that was registered but never started. Re-checks the entry, so callers that raced
-     * to start join the request that won.
-     */
-    const start = <E>(
-      entry: Entry,
-      fetch: Effect.Effect<AccessToken, E>,
-      background: boolean
-    ): Effect.Effect<Deferred.Deferred<AccessToken, E>> =>
-      Effect.uninterruptible(Effect.suspend(() => {
-        if (entry.inflight !== undefined) return Effect.succeed(entry.inflight as Deferred.Deferred<AccessToken, E>)
-        const deferred = Deferred.unsafeMake<AccessToken, E>(FiberId.none)
-        entry.inflight = deferred
-        return Effect.as(run(entry, deferred, fetch, background), deferred)
-      }))
-
-    const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
-      Effect.clockWith((clock): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
-        const now = clock.unsafeCurrentTimeMillis()
-        let entry = entries.get(key)
-        if (entry === undefined) {
-          sweep(now)
-          entry = { token: undefined, refreshOn: 0, expiresOn: 0, inflight: undefined, nextBackgroundAttempt: 0 }
-          entries.set(key, entry)
-        }
-        const e = entry
-        if (bypass) {
-          return Effect.tap(withPersistence(key, fetch, "none"), (token) => {
-            store(e, token)
-          })
-        }
-        if (e.token !== undefined) {
-          const decision = decide(now, e.refreshOn, e.expiresOn)
-          if (decision === "fresh") return Effect.succeed(e.token)
-          if (decision === "refresh") {
-            if (e.inflight === undefined && now >= e.nextBackgroundAttempt) {
-              return Effect.as(start(e, withPersistence(key, fetch, "fresh"), true), e.token)
-            }
-            return Effect.succeed(e.token)
+    const start = (entry: Entry, fetch: Effect.Effect<AccessToken, unknown>, background: boolean) =>
+      SingleFlight.start(entry, fetch, {
+        scope,
+        holdMillis,
+        onExit: (exit, now) => {
+          if (Exit.isSuccess(exit)) {
+            store(entry, exit.value, now)
+            return Effect.void
           }
+          if (!background || Exit.isInterrupted(exit)) {
+            return Effect.void
+          }
+          entry.until = Math.max(entry.until, now + backgroundRetryMillis)
+          return Effect.logWarning(
+            `${options.name}: background token refresh failed; serving the cached token and retrying in ` +
+              `${backgroundRetryMillis / 1000} s`,
+            exit.cause
+          )
         }
-        if (e.inflight !== undefined) {
-          return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E | CredentialUnavailableError>)
-        }
-        return Effect.flatMap(start(e, withPersistence(key, fetch, "usable"), false), Deferred.await)
       })
 
-    return { get, size: () => entries.size }
+    const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
+      Effect.clockWith(
+        (clock): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
+          const now = clock.unsafeCurrentTimeMillis()
+          let entry = entries.get(key)
+          if (entry === undefined) {
+            sweep(now)
+            entry = { token: undefined, refreshOn: 0, mustRefreshAt: 0, flight: undefined, until: 0 }
+            entries.set(key, entry)
+          }
+          const e = entry
+          if (bypass) {
+            return Effect.tap(withPersistence(key, fetch, "none"), (token) =>
+              Effect.map(Clock.currentTimeMillis, (at) => {
+                store(e, token, at)
+              }))
+          }
+          if (e.token !== undefined) {
+            const decision = decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis)
+            if (decision === "fresh") {
+              return Effect.succeed(e.token)
+            }
+            if (decision === "refresh") {
+              if (SingleFlight.current(e, now) === undefined && now >= e.until) {
+                return Effect.as(start(e, withPersistence(key, fetch, "fresh"), true), e.token)
+              }
+              return Effect.succeed(e.token)
+            }
+          }
+          // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
+          return Effect.flatMap(
+            start(e, withPersistence(key, fetch, "usable"), false),
+            SingleFlight.wait
+          ) as Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
+        }
+      )
+
+    return {
+      get,
+      size: () =>
+        entries.size
+    }
   })
 
 /** @internal */

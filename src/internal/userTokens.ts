@@ -17,12 +17,8 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -37,6 +33,7 @@ import type { FormValue, TokenResponse } from "./aad.js"
 import { mergeClaims, requestToken } from "./aad.js"
 import type { BaseOptions, Resolved } from "./confidentialClient.js"
 import { orUnavailable, prepare, resolve } from "./confidentialClient.js"
+import * as SingleFlight from "./singleFlight.js"
 import { TokenCache } from "./tokenCache.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
@@ -92,13 +89,6 @@ export interface UserContext {
 
 class NeedsInitial extends Data.TaggedError("NeedsInitial")<{ readonly reason: string | undefined }> {}
 
-interface InFlight {
-  readonly key: string
-  readonly deferred: Deferred.Deferred<AccessToken, GrantError>
-  fiber: Fiber.RuntimeFiber<void> | undefined
-  waiters: number
-}
-
 /**
  * Builds a user credential from its initial grant. `initial` may refuse the options with a description (the layer
  * still builds; `getToken` is then unavailable).
@@ -142,7 +132,6 @@ export const make = (
       let refreshToken: Option.Option<Redacted.Redacted<string>> = Option.none()
       let grantUsed = false
       let lastRejection: string | undefined
-      let inflight: InFlight | undefined
       const refreshLock = yield* Effect.makeSemaphore(1)
 
       const keep = (response: TokenResponse) => {
@@ -176,64 +165,30 @@ export const make = (
           )
         }))
 
-      /** Joins the initial grant in flight, or starts it. Runs on the caller's fiber. */
+      // The initial grant: one at a time, shared by every caller (whatever its scopes), in a fiber of the layer's scope.
+      const initialGrant = SingleFlight.make<{ readonly key: string; readonly token: AccessToken }, GrantError>({
+        scope,
+        cancelWhenAbandoned: grant.cancelWhenAbandoned
+      })
+
+      /** Joins the initial grant in flight, or starts it for `key`. */
       const join = (key: string, request: GrantRequest): Effect.Effect<
         { readonly key: string; readonly token: AccessToken },
         GrantError
       > =>
-        Effect.suspend(() => {
-          let current = inflight
-          if (current === undefined) {
-            if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
-            grantUsed = true
-            const deferred = Deferred.unsafeMake<AccessToken, GrantError>(FiberId.none)
-            const started: InFlight = { key, deferred, fiber: undefined, waiters: 0 }
-            current = started
-            inflight = started
-            const run = grant.run(request).pipe(
-              Effect.tap((response) => {
-                keep(response)
-                lastRejection = undefined
-              }),
-              Effect.map((response) => response.accessToken),
-              Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
-              Effect.onExit((exit) =>
-                Effect.suspend(() => {
-                  if (inflight === started) inflight = undefined
-                  return Deferred.done(deferred, exit)
-                })
-              ),
-              Effect.ignore
-            )
-            return Effect.flatMap(Effect.forkIn(run, scope), (fiber) => {
-              started.fiber = fiber
-              return awaitGrant(started)
-            })
-          }
-          return awaitGrant(current)
-        })
-
-      const awaitGrant = (flight: InFlight) =>
-        Effect.suspend(() => {
-          flight.waiters++
-          return Deferred.await(flight.deferred).pipe(
-            Effect.map((token) => ({ key: flight.key, token })),
-            Effect.onExit((exit) =>
-              Effect.suspend(() => {
-                flight.waiters--
-                if (
-                  Exit.isInterrupted(exit) && flight.waiters === 0 && grant.cancelWhenAbandoned &&
-                  flight.fiber !== undefined
-                ) {
-                  if (inflight === flight) inflight = undefined
-                  if (grant.reusable) grantUsed = false
-                  return Fiber.interruptFork(flight.fiber)
-                }
-                return Effect.void
-              })
-            )
+        initialGrant.run(Effect.suspend(() => {
+          if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
+          grantUsed = true
+          return grant.run(request).pipe(
+            Effect.tap((response) => {
+              keep(response)
+              lastRejection = undefined
+            }),
+            Effect.map((response) => response.accessToken),
+            Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
+            Effect.map((token) => ({ key, token }))
           )
-        })
+        }))
 
       const getToken = (
         key: string,

@@ -53,7 +53,7 @@ beforeAll(() => {
   )
   dirs.localTime = toolDir(
     "local-time",
-    `echo '{"accessToken":"${TOKEN}","expiresOn":"2026-11-27 15:00:00.000000","tokenType":"Bearer"}'`,
+    `echo '{"accessToken":"${TOKEN}","expiresOn":"2096-11-27 15:00:00.000000","tokenType":"Bearer"}'`,
     "exit 1"
   )
   dirs.notLoggedIn = toolDir(
@@ -266,6 +266,6 @@ describe("developer tools as real child processes", () => {
         )
       })
       // 15:00 in India (UTC+05:30) is 09:30 UTC; read as UTC it would be 15:00Z
-      assert.match(stdout.trim(), /^2026-11-27T09:30:00\.000Z Asia\/(Kolkata|Calcutta)$/)
+      assert.match(stdout.trim(), /^2096-11-27T09:30:00\.000Z Asia\/(Kolkata|Calcutta)$/)
     }))
 })

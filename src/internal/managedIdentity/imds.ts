@@ -13,11 +13,9 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import type * as Scope from "effect/Scope"
 import { CredentialUnavailableError } from "../../IdentityError.js"
@@ -25,6 +23,7 @@ import type { RetryOptions } from "../../RetryOptions.js"
 import { withinChain } from "../chainContext.js"
 import type { RetryPolicy } from "../http.js"
 import { resolvePolicy, sendWithRetry } from "../http.js"
+import * as SingleFlight from "../singleFlight.js"
 import type { Source, SourceContext } from "./common.js"
 import { commonHeaders, fetchToken, identityParams, withRedactedHeaders } from "./common.js"
 
@@ -168,34 +167,28 @@ export const make = (ctx: SourceContext, options: ImdsOptions): Effect.Effect<So
     )
 
     let state: ProbeState = { _tag: "Unknown" }
-    let inflight: Deferred.Deferred<void, CredentialUnavailableError> | undefined
+    // concurrent callers share one probe; it runs in the layer's scope and sets `state` before they resume
+    const probe = SingleFlight.make<void, CredentialUnavailableError>({
+      scope,
+      onExit: (exit, at) =>
+        Effect.sync(() => {
+          if (Exit.isSuccess(exit)) {
+            state = { _tag: "Available" }
+          } else {
+            const failure = Cause.failureOption(exit.cause)
+            if (failure._tag === "Some") {
+              state = { _tag: "Unavailable", until: at + options.probeUnavailableMillis, error: failure.value }
+            }
+          }
+        })
+    })
 
     const ensureAvailable: Effect.Effect<void, CredentialUnavailableError> = Effect.flatMap(
       Clock.currentTimeMillis,
       (now) => {
         if (state._tag === "Available") return Effect.void
         if (state._tag === "Unavailable" && now < state.until) return Effect.fail(state.error)
-        if (inflight !== undefined) return Deferred.await(inflight)
-        const deferred = Deferred.unsafeMake<void, CredentialUnavailableError>(FiberId.none)
-        inflight = deferred
-        const run = probeOnce.pipe(
-          Effect.onExit((exit) =>
-            Effect.flatMap(Clock.currentTimeMillis, (at) => {
-              inflight = undefined
-              if (Exit.isSuccess(exit)) {
-                state = { _tag: "Available" }
-              } else {
-                const failure = Cause.failureOption(exit.cause)
-                if (failure._tag === "Some") {
-                  state = { _tag: "Unavailable", until: at + options.probeUnavailableMillis, error: failure.value }
-                }
-              }
-              return Deferred.done(deferred, exit)
-            })
-          ),
-          Effect.forkIn(scope)
-        )
-        return Effect.zipRight(run, Deferred.await(deferred))
+        return probe.run(probeOnce)
       }
     )
 
