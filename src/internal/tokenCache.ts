@@ -61,6 +61,11 @@ export interface Engine {
     bypass: boolean
   ) => Effect.Effect<AccessToken, E | CredentialUnavailableError>
   readonly size: () => number
+  /**
+   * The cached token for `key` if it needs no refresh at `nowMillis`, read synchronously: never starts a request,
+   * never waits, never creates an entry. For fast paths that must not run a fiber (the Azure SDK adapter).
+   */
+  readonly peekFresh: (key: string, nowMillis: number) => AccessToken | undefined
 }
 
 const TokenCacheTag = Context.GenericTag<TokenCache.TokenCache, TokenCache.Service>("effect-azure-identity/TokenCache")
@@ -226,7 +231,14 @@ export const make = (options: {
         return Effect.flatMap(start(e, withPersistence(key, fetch, "usable"), false), Deferred.await)
       })
 
-    return { get, size: () => entries.size }
+    const peekFresh = (key: string, nowMillis: number): AccessToken | undefined => {
+      const entry = entries.get(key)
+      return entry?.token !== undefined && decide(nowMillis, entry.refreshOn, entry.expiresOn) === "fresh"
+        ? entry.token
+        : undefined
+    }
+
+    return { get, size: () => entries.size, peekFresh }
   })
 
 /** @internal */
