@@ -2,7 +2,8 @@
  * Import cost of the library, as an app pays it: the library is compiled (tsc, as published) into tmp/bench-dist,
  * then fresh Node processes import `effect`, `@effect/platform` and `@effect/platform-node` (what an Effect app on
  * Node already loads) and time what `effect-azure-identity` and `effect-azure-identity/node` add on top. Median of
- * `IMPORT_RUNS` processes (default 7).
+ * `IMPORT_RUNS` processes (default 5). On a loaded machine every figure grows alike: compare the library with the
+ * baseline of the same run.
  */
 import { execFileSync } from "node:child_process"
 import { rmSync } from "node:fs"
@@ -43,7 +44,7 @@ export const measureImportCost = (): Row => {
     const t4 = performance.now()
     console.log(JSON.stringify({ effect: t1 - t0, platform: t2 - t1, lib: t3 - t2, node: t4 - t3 }))
   `
-  const runs = Number(process.env.IMPORT_RUNS ?? 7)
+  const runs = Number(process.env.IMPORT_RUNS ?? 5)
   const samples: Array<{ effect: number; platform: number; lib: number; node: number }> = []
   for (let i = 0; i < runs; i++) {
     const text = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: root, encoding: "utf8" })
