@@ -47,8 +47,8 @@ const format = (n: number, unit: string) => {
 /** The SVG chart of a report, as text. */
 export const renderSvg = (report: Report): string => {
   const width = 900
-  const labelWidth = 250
-  const barMax = width - labelWidth - 150
+  const labelWidth = 300
+  const barMax = width - labelWidth - 190
   const barHeight = 18
   const rows = [...report.rows].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
   const parts: Array<string> = []
