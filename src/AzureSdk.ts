@@ -251,6 +251,19 @@ interface FastPath {
   readonly clock: Clock.Clock
 }
 
+/** The peek never makes `getToken` throw: input it cannot read (JavaScript callers) goes to the fiber path. */
+const peekSafely = (
+  fast: FastPath,
+  scopes: string | Array<string>,
+  options: CoreAuth.GetTokenOptions | undefined
+): AccessToken.AccessToken | undefined => {
+  try {
+    return fast.peek(scopes, toOptions(options), fast.clock.unsafeCurrentTimeMillis())
+  } catch {
+    return undefined
+  }
+}
+
 const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
   readonly credential: AzureTokenCredential
   readonly interruptAll: () => Promise<void>
@@ -277,7 +290,7 @@ const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
     // A fresh cached token is served synchronously: no fiber, no listener, no span. Anything else (no token yet,
     // refresh due, a claims challenge, an invalid request) takes the fiber path below, which decides and reports.
     if (fast !== undefined && options?.claims === undefined) {
-      const token = fast.peek(scopes, toOptions(options), fast.clock.unsafeCurrentTimeMillis())
+      const token = peekSafely(fast, scopes, options)
       if (token !== undefined) return Promise.resolve(toAzureAccessToken(token))
     }
     return new Promise<CoreAuth.AccessToken>((resolve, reject) => {

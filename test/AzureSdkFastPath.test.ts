@@ -178,7 +178,11 @@ describe("AzureSdk.toTokenCredential: the synchronous path for fresh cached toke
         assert.strictEqual(denied.name, "AuthenticationError")
         assert.strictEqual(denied.statusCode, 401)
         assert.isTrue(IdentityError.isIdentityError(denied.cause))
-        assert.strictEqual(spans(), 4)
+        // what a JavaScript caller may pass: a rejected promise, never a synchronous throw
+        const garbage = yield* Effect.sync(() => sdk.getToken(undefined as unknown as string))
+        assert.instanceOf(garbage, Promise)
+        assert.isDefined(yield* Effect.promise(() => rejection(garbage)))
+        assert.strictEqual(spans(), 5)
         assert.strictEqual(requests.length, 2)
       })
     ))
