@@ -1,34 +1,66 @@
 /**
- * `npm run bench`: cached `getToken` throughput and cold-start request counts, for this library and for
- * `@azure/identity`, against the same https token server on 127.0.0.1 (a test CA made for the run).
+ * `npm run bench`: every row of docs/performance.md in one run, side by side with `@azure/identity` and a raw
+ * `node:https` client, against the same https token server on 127.0.0.1 (a test CA made for the run). Writes
+ * reports/bench.json and regenerates docs/performance.svg.
  *
  * This file makes the CA and re-runs `bench/run.ts` in a child process with NODE_EXTRA_CA_CERTS pointing at it, so
- * both libraries trust the loopback server the normal way. Nothing leaves the machine.
+ * both libraries trust the loopback server the normal way, then measures import cost (bench/importCost.ts). Nothing
+ * leaves the machine.
+ *
+ * - `BENCH_ONLY=sdk,fiber,…` runs some rows only (ids: sdk, runtime, fiber, scopes, cold, import); the other rows of
+ *   the previous reports/bench.json are kept.
+ * - `BENCH_PROFILE=<dir>` writes a V8 CPU profile of the measuring process there (read it with
+ *   `npx tsx bench/profileSummary.ts <file>`).
  */
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makeCertificateAuthority } from "../test/support/tls.js"
+import { measureImportCost } from "./importCost.js"
+import type { Report } from "./report.js"
+import { renderSvg } from "./report.js"
 
+const only = process.env.BENCH_ONLY?.split(",").map((s) => s.trim())
+const runRows = only === undefined || only.some((id) => id !== "import")
 const dir = mkdtempSync(join(tmpdir(), "eai-bench-"))
 try {
-  const ca = await makeCertificateAuthority("effect-azure-identity bench CA")
-  const leaf = await ca.issue({ commonName: "127.0.0.1", hosts: ["127.0.0.1", "localhost"] })
-  writeFileSync(join(dir, "ca.pem"), ca.certPem)
-  writeFileSync(join(dir, "server.pem"), leaf.certPem)
-  writeFileSync(join(dir, "server.key"), leaf.keyPem)
-  const child = spawnSync(process.execPath, [
-    "--import",
-    "tsx",
-    join(import.meta.dirname, "run.ts"),
-    dir,
-    ...process.argv.slice(2)
-  ], {
-    stdio: "inherit",
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") }
-  })
-  process.exitCode = child.status ?? 1
+  if (runRows) {
+    const ca = await makeCertificateAuthority("effect-azure-identity bench CA")
+    const leaf = await ca.issue({ commonName: "127.0.0.1", hosts: ["127.0.0.1", "localhost"] })
+    writeFileSync(join(dir, "ca.pem"), ca.certPem)
+    writeFileSync(join(dir, "server.pem"), leaf.certPem)
+    writeFileSync(join(dir, "server.key"), leaf.keyPem)
+    const profile = process.env.BENCH_PROFILE
+    const child = spawnSync(process.execPath, [
+      "--expose-gc",
+      ...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]),
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "run.ts"),
+      dir,
+      ...process.argv.slice(2)
+    ], {
+      stdio: "inherit",
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") }
+    })
+    if (child.status !== 0) throw new Error(`bench/run.ts failed (${child.status ?? child.signal})`)
+  }
+  if (only === undefined || only.includes("import")) {
+    console.error("bench: import cost")
+    const row = measureImportCost()
+    mkdirSync("reports", { recursive: true })
+    const report = JSON.parse(readFileSync("reports/bench.json", "utf8")) as Report
+    writeFileSync(
+      "reports/bench.json",
+      JSON.stringify({ ...report, rows: [...report.rows.filter((r) => r.id !== "import"), row] }, null, 2)
+    )
+    console.log(`\n### ${row.title}\n\ngoal: ${row.goal}\n`)
+    for (const e of row.entries) console.log(`- ${e.who} (${e.how}): ${e.value.toFixed(1)} ms`)
+  }
+  const report = JSON.parse(readFileSync("reports/bench.json", "utf8")) as Report
+  writeFileSync(join(import.meta.dirname, "..", "docs", "performance.svg"), renderSvg(report))
+  console.log("docs/performance.svg regenerated")
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

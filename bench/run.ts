@@ -1,6 +1,10 @@
 /**
- * The measurements (run by bench/index.ts with the test CA trusted). Prints a markdown table and writes
- * reports/bench.json.
+ * The measurements (run by bench/index.ts with the test CA trusted, `--expose-gc`). Prints one markdown table per
+ * row of the performance page and writes reports/bench.json.
+ *
+ * `BENCH_ONLY=sdk,fiber` runs some rows only (ids: sdk, runtime, fiber, scopes, cold); `BENCH_CALLS` changes the
+ * number of cached calls (default 100,000; `@azure/identity` makes at most 50,000); `BENCH_SCOPES` the number of
+ * distinct scopes (default 1000).
  */
 import { ClientSecretCredential as AzureClientSecretCredential } from "@azure/identity"
 import * as Clock from "effect/Clock"
@@ -12,26 +16,39 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import type * as net from "node:net"
 import { join } from "node:path"
-import { AccessToken, ClientSecretCredential, TokenCredential } from "../src/index.js"
+import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 import * as IdentityNode from "../src/node.js"
+import type { Entry, Report, Row } from "./report.js"
 
 const dir = process.argv[2]!
-const CACHED_CALLS = Number(process.env.BENCH_CALLS ?? 200_000)
+const CACHED_CALLS = Number(process.env.BENCH_CALLS ?? 100_000)
+const AZURE_CALLS = Math.min(CACHED_CALLS, 50_000)
+const SCOPES = Number(process.env.BENCH_SCOPES ?? 1000)
 const COLD_CALLERS = Number(process.env.BENCH_COLD_CALLERS ?? 100)
+const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim())
+const want = (id: string) => ONLY === undefined || ONLY.includes(id)
+/** `BENCH_PEERS=0`: this library only (to profile it). */
+const PEERS = process.env.BENCH_PEERS !== "0"
+const AZURE_SCOPES = Math.min(SCOPES, Number(process.env.BENCH_AZURE_SCOPES ?? 200))
 const TENANT = "bench-tenant"
 const CLIENT = "bench-client"
 const SECRET = "bench-secret"
 const SCOPE = "https://vault.azure.net/.default"
+const gc = (globalThis as { gc?: () => void }).gc
 
 // ---------------------------------------------------------------------------------------------------------------
-// The token server: OpenID metadata (MSAL reads it first) and the v2 token endpoint; answers after 20 ms so that
-// concurrent cold callers overlap, and counts token requests.
+// The token server: OpenID metadata (MSAL reads it first) and the v2 token endpoint. Tokens are about 1.1 KB, like
+// Entra's. Answers at once, or after `delayMillis` (the cold row: so that concurrent callers overlap); counts token
+// requests.
 
 let tokenRequests = 0
+let delayMillis = 0
+const tokenFor = (n: number) => `bench-token-${n}-${"x".repeat(1100)}`
 const server = https.createServer({
   cert: readFileSync(join(dir, "server.pem")),
-  key: readFileSync(join(dir, "server.key"))
+  key: readFileSync(join(dir, "server.key")),
+  keepAliveTimeout: 60_000
 }, (req, res) => {
   let body = ""
   req.on("data", (c) => (body += c))
@@ -54,8 +71,9 @@ const server = https.createServer({
     }
     if (req.method === "POST" && req.url?.split("?")[0] === `/${TENANT}/oauth2/v2.0/token`) {
       tokenRequests++
+      const n = tokenRequests
       const form = new URLSearchParams(body)
-      setTimeout(() => {
+      const answer = () => {
         if (form.get("client_secret") !== SECRET) {
           res.statusCode = 401
           res.end(JSON.stringify({ error: "invalid_client" }))
@@ -65,9 +83,11 @@ const server = https.createServer({
           token_type: "Bearer",
           expires_in: 3599,
           ext_expires_in: 3599,
-          access_token: `bench-token-${tokenRequests}`
+          access_token: tokenFor(n)
         }))
-      }, 20)
+      }
+      if (delayMillis > 0) setTimeout(answer, delayMillis)
+      else answer()
       return
     }
     console.error("bench server: unexpected", req.method, req.url)
@@ -75,19 +95,14 @@ const server = https.createServer({
     res.end(JSON.stringify({ error: "not_found" }))
   })
 })
+let connections = 0
+server.on("secureConnection", () => connections++)
 await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-const authorityHost = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+const port = (server.address() as net.AddressInfo).port
+const authorityHost = `https://127.0.0.1:${port}`
 
 // ---------------------------------------------------------------------------------------------------------------
-
-interface Result {
-  readonly library: string
-  readonly mode: string
-  readonly opsPerSecond: number
-  readonly p50Micros: number
-  readonly p99Micros: number
-  readonly coldRequests: number
-}
+// Timing helpers
 
 const percentile = (sorted: Float64Array, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
@@ -114,6 +129,12 @@ const timePromises = async (n: number, call: () => Promise<unknown>) => {
   return summarize(samples, process.hrtime.bigint() - start)
 }
 
+const heapUsed = () => {
+  gc?.()
+  gc?.()
+  return process.memoryUsage().heapUsed
+}
+
 const credentialLayer = () =>
   ClientSecretCredential.layer({
     tenantId: TENANT,
@@ -122,57 +143,252 @@ const credentialLayer = () =>
     authorityHost
   }).pipe(Layer.provide(IdentityNode.layer))
 
-const results: Array<Result> = []
-const azureFirst = process.env.BENCH_AZURE_FIRST === "1"
+const azureCredential = () =>
+  new AzureClientSecretCredential(TENANT, CLIENT, SECRET, { authorityHost, disableInstanceDiscovery: true })
 
-const benchOurs = async () => {
+const scopeList = Array.from({ length: SCOPES }, (_, i) => `https://resource-${i}.example.com/.default`)
+// Before the timed and weighed scopes, each client gets WARM_SCOPES others: the JIT's code and one-off growth
+// (the first connection, lazily built modules) are then not counted as per-token memory.
+const WARM_SCOPES = 200
+const warmList = Array.from({ length: WARM_SCOPES }, (_, i) => `https://warm-${i}.example.com/.default`)
+
+const OURS = "effect-azure-identity"
+const AZURE = "@azure/identity 4.14"
+const rows: Array<Row> = []
+const log = (s: string) => console.error(`bench: ${s}`)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rows
+
+if (want("sdk")) {
+  log("cached getToken through AzureSdk.toTokenCredential")
+  const credential = AzureSdk.toTokenCredential(credentialLayer())
+  await credential.getToken(SCOPE)
+  const ours = await timePromises(CACHED_CALLS, () => credential.getToken(SCOPE))
+  await credential.close()
+  const azure = azureCredential()
+  await azure.getToken(SCOPE)
+  const peer = PEERS ? await timePromises(AZURE_CALLS, () => azure.getToken(SCOPE)) : undefined
+  rows.push({
+    id: "sdk",
+    title: "cached getToken through AzureSdk.toTokenCredential (Promise callers, Azure SDK clients)",
+    unit: "ops/s",
+    better: "higher",
+    goal: "≥ 20× @azure/identity (≈ 200,000/s), p50 ≤ 5 µs",
+    entries: [
+      { who: OURS, how: "AzureSdk.toTokenCredential(layer).getToken", value: ours.opsPerSecond, ...ours },
+      ...(peer === undefined
+        ? []
+        : [{ who: AZURE, how: "await credential.getToken", value: peer.opsPerSecond, ...peer }])
+    ]
+  })
+}
+
+if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
   const runtime = ManagedRuntime.make(credentialLayer())
-  tokenRequests = 0
-  await Promise.all(Array.from({ length: COLD_CALLERS }, () => runtime.runPromise(TokenCredential.getToken(SCOPE))))
-  const coldRequests = tokenRequests
+  await runtime.runPromise(TokenCredential.getToken(SCOPE))
 
-  // Inside an Effect program: how Effect code calls it.
-  const inFiber = await runtime.runPromise(Effect.gen(function*() {
-    const credential = yield* TokenCredential.TokenCredential
-    for (let i = 0; i < 2000; i++) yield* credential.getToken(SCOPE)
-    const samples = new Float64Array(CACHED_CALLS)
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < CACHED_CALLS; i++) {
-      const t = process.hrtime.bigint()
-      yield* credential.getToken(SCOPE)
-      samples[i] = Number(process.hrtime.bigint() - t)
+  if (want("runtime")) {
+    log("cached getToken through ManagedRuntime.runPromiseExit")
+    const ours = await timePromises(CACHED_CALLS, () => runtime.runPromiseExit(TokenCredential.getToken(SCOPE)))
+    rows.push({
+      id: "runtime",
+      title: "cached getToken through a plain ManagedRuntime.runPromiseExit per call",
+      unit: "ops/s",
+      better: "higher",
+      goal: "(what the interop layer would add on top)",
+      entries: [{
+        who: OURS,
+        how: "runtime.runPromiseExit(TokenCredential.getToken)",
+        value: ours.opsPerSecond,
+        ...ours
+      }]
+    })
+  }
+
+  if (want("fiber")) {
+    log("cached getToken in one fiber")
+    const ours = await runtime.runPromise(Effect.gen(function*() {
+      const credential = yield* TokenCredential.TokenCredential
+      for (let i = 0; i < 5000; i++) yield* credential.getToken(SCOPE)
+      // the mean without per-call clock samples, then the percentiles with them
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < CACHED_CALLS; i++) yield* credential.getToken(SCOPE)
+      const total = process.hrtime.bigint() - start
+      const n = Math.min(CACHED_CALLS, 100_000)
+      const samples = new Float64Array(n)
+      for (let i = 0; i < n; i++) {
+        const t = process.hrtime.bigint()
+        yield* credential.getToken(SCOPE)
+        samples[i] = Number(process.hrtime.bigint() - t)
+      }
+      const sampled = summarize(samples, 1n)
+      const opsPerSecond = CACHED_CALLS / (Number(total) / 1e9)
+      return {
+        opsPerSecond,
+        meanMicros: 1e6 / opsPerSecond,
+        p50Micros: sampled.p50Micros,
+        p99Micros: sampled.p99Micros
+      }
+    }))
+    rows.push({
+      id: "fiber",
+      title: "cached getToken in one fiber (yield* credential.getToken)",
+      unit: "ops/s",
+      better: "higher",
+      goal: "mean ≤ 1 µs",
+      entries: [{ who: OURS, how: "yield* credential.getToken in a loop", value: ours.opsPerSecond, ...ours }]
+    })
+  }
+
+  if (want("cold")) {
+    log(`${COLD_CALLERS} concurrent cold callers`)
+    delayMillis = 20
+    const cold = ManagedRuntime.make(credentialLayer())
+    tokenRequests = 0
+    await Promise.all(Array.from({ length: COLD_CALLERS }, () => cold.runPromise(TokenCredential.getToken(SCOPE))))
+    const ours = tokenRequests
+    await cold.dispose()
+    const azure = azureCredential()
+    await azure.getToken("https://warm-up.example.com/.default") // MSAL's metadata request is not a token request
+    tokenRequests = 0
+    await Promise.all(Array.from({ length: COLD_CALLERS }, () => azure.getToken(SCOPE)))
+    const peer = tokenRequests
+    delayMillis = 0
+    rows.push({
+      id: "cold",
+      title: `token requests made by ${COLD_CALLERS} concurrent cold callers`,
+      unit: "requests",
+      better: "lower",
+      goal: "1",
+      entries: [{ who: OURS, how: "runtime.runPromise", value: ours }, {
+        who: AZURE,
+        how: "await credential.getToken",
+        value: peer
+      }]
+    })
+  }
+
+  if (want("scopes")) {
+    log(`${SCOPES} distinct scopes, one after another`)
+    const entries: Array<Entry> = []
+    // ours, in one fiber, on a fresh credential (the connection is opened by the first request)
+    {
+      const fresh = ManagedRuntime.make(credentialLayer())
+      const credential = await fresh.runPromise(TokenCredential.TokenCredential)
+      await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
+      const before = heapUsed()
+      connections = 0
+      const millis = await fresh.runPromise(Effect.gen(function*() {
+        const start = performance.now()
+        const each: Array<number> = []
+        for (const scope of scopeList) {
+          const t = performance.now()
+          yield* credential.getToken(scope)
+          each.push(performance.now() - t)
+        }
+        if (process.env.BENCH_DEBUG === "1") log(`per request (ms): ${each.map((x) => x.toFixed(1)).join(" ")}`)
+        return performance.now() - start
+      }))
+      const perToken = (heapUsed() - before) / SCOPES
+      entries.push({
+        who: OURS,
+        how: `yield* credential.getToken; ${connections} TLS connections`,
+        value: millis,
+        heapBytesPerToken: perToken
+      })
+      await fresh.dispose()
     }
-    return summarize(samples, process.hrtime.bigint() - start)
-  }))
-  results.push({ library: "effect-azure-identity", mode: "inside an Effect program", ...inFiber, coldRequests })
-
-  // From Promise code: one runPromise per call (what non-Effect callers pay).
-  const fromPromise = await timePromises(CACHED_CALLS, () => runtime.runPromise(TokenCredential.getToken(SCOPE)))
-  results.push({ library: "effect-azure-identity", mode: "runtime.runPromise per call", ...fromPromise, coldRequests })
+    // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
+    if (PEERS) {
+      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
+      const tokens = new Map<string, { token: string; expiresOnMillis: number }>()
+      const post = (scope: string) =>
+        new Promise<void>((resolve, reject) => {
+          const body = new URLSearchParams({
+            client_id: CLIENT,
+            client_secret: SECRET,
+            grant_type: "client_credentials",
+            scope
+          }).toString()
+          const req = https.request({
+            host: "127.0.0.1",
+            port,
+            method: "POST",
+            path: `/${TENANT}/oauth2/v2.0/token`,
+            agent,
+            headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) }
+          }, (res) => {
+            let text = ""
+            res.setEncoding("utf8")
+            res.on("data", (c) => (text += c))
+            res.on("end", () => {
+              const json = JSON.parse(text)
+              tokens.set(scope, { token: json.access_token, expiresOnMillis: Date.now() + json.expires_in * 1000 })
+              resolve()
+            })
+          })
+          req.on("error", reject)
+          req.end(body)
+        })
+      for (const scope of warmList) await post(scope)
+      const before = heapUsed()
+      connections = 0
+      const start = performance.now()
+      for (const scope of scopeList) await post(scope)
+      const millis = performance.now() - start
+      const perToken = (heapUsed() - before) / SCOPES
+      entries.push({
+        who: "raw node:https",
+        how: `keep-alive agent; ${connections} TLS connections`,
+        value: millis,
+        heapBytesPerToken: perToken
+      })
+      agent.destroy()
+    }
+    // @azure/identity: its in-memory cache is searched linearly on every call (quadratic over distinct scopes:
+    // 1000 take about 50 s here), so it gets the first AZURE_SCOPES only
+    if (PEERS) {
+      const azure = azureCredential()
+      for (const scope of warmList.slice(0, 20)) await azure.getToken(scope)
+      const before = heapUsed()
+      const start = performance.now()
+      for (const scope of scopeList.slice(0, AZURE_SCOPES)) await azure.getToken(scope)
+      const millis = performance.now() - start
+      const perToken = (heapUsed() - before) / AZURE_SCOPES
+      entries.push({
+        who: `${AZURE} (first ${AZURE_SCOPES} scopes only)`,
+        how: "await credential.getToken",
+        value: millis,
+        heapBytesPerToken: perToken
+      })
+    }
+    rows.push({
+      id: "scopes",
+      title: `${SCOPES} distinct scopes acquired one after another (ms)`,
+      unit: "ms",
+      better: "lower",
+      goal: "≤ 1.3× the raw client",
+      entries
+    })
+    rows.push({
+      id: "heap",
+      title: `heap per cached token (bytes; the token string itself is ${tokenFor(1).length} characters)`,
+      unit: "bytes",
+      better: "lower",
+      goal: "≤ 2 KB (azure-identity for Python: 2.3 KB)",
+      entries: entries.map((e) => ({
+        who: e.who,
+        how: e.how.replace(/; \d+ TLS connections$/, ""),
+        value: e.heapBytesPerToken!
+      }))
+    })
+  }
   await runtime.dispose()
 }
 
-const benchAzure = async () => {
-  const credential = new AzureClientSecretCredential(TENANT, CLIENT, SECRET, {
-    authorityHost,
-    disableInstanceDiscovery: true
-  })
-  tokenRequests = 0
-  await Promise.all(Array.from({ length: COLD_CALLERS }, () => credential.getToken(SCOPE)))
-  const coldRequests = tokenRequests
-  const cached = await timePromises(Math.min(CACHED_CALLS, 50_000), () => credential.getToken(SCOPE))
-  results.push({ library: "@azure/identity 4.14.1", mode: "await getToken", ...cached, coldRequests })
-}
-
-if (azureFirst) {
-  await benchAzure()
-  await benchOurs()
-} else {
-  await benchOurs()
-  await benchAzure()
-}
-
 server.close()
+server.closeAllConnections()
 
 // ---------------------------------------------------------------------------------------------------------------
 // The cache engine's eviction: the cost of a new key while many live tokens are held (on-behalf-of keeps one key per
@@ -195,35 +411,55 @@ const evictionRow = (held: number) =>
     return { held, newKeys: EVICTION_NEW, microsPerNewKey: nanos / EVICTION_NEW / 1000, size: engine.size() }
   })))
 
-const eviction: Array<{ held: number; newKeys: number; microsPerNewKey: number; size: number }> = []
-for (const held of EVICTION_HELD) eviction.push(await evictionRow(held))
-
-const azure = results.find((r) => r.library.startsWith("@azure"))!
-const fmt = (n: number, digits = 1) => n.toLocaleString("en-US", { maximumFractionDigits: digits })
-console.log(
-  `\nCached getToken (${fmt(CACHED_CALLS, 0)} calls each; @azure/identity ${
-    fmt(Math.min(CACHED_CALLS, 50_000), 0)
-  }), ` +
-    `and token requests made by ${COLD_CALLERS} concurrent cold callers\n`
-)
-console.log(
-  `| library | how it is called | cached ops/s | vs @azure/identity | p50 µs | p99 µs | requests for ${COLD_CALLERS} cold callers |`
-)
-console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-for (const r of results) {
-  console.log(
-    `| ${r.library} | ${r.mode} | ${fmt(r.opsPerSecond, 0)} | ${fmt(r.opsPerSecond / azure.opsPerSecond)}× | ${
-      fmt(r.p50Micros, 2)
-    } | ${fmt(r.p99Micros, 2)} | ${r.coldRequests} |`
-  )
+if (want("eviction")) {
+  const eviction: Array<{ held: number; newKeys: number; microsPerNewKey: number; size: number }> = []
+  for (const held of EVICTION_HELD) eviction.push(await evictionRow(held))
+  rows.push({
+    id: "eviction",
+    title: `Cache engine: cost of a new key (${EVICTION_NEW} new keys) while live tokens are held`,
+    unit: "µs per new key",
+    better: "lower",
+    goal: "flat: the same at 1,000 and 60,000 held keys (amortised O(1) eviction)",
+    entries: eviction.map((e) => ({
+      who: "effect-azure-identity",
+      how: `${e.held} keys held (${e.size} after)`,
+      value: e.microsPerNewKey
+    }))
+  })
 }
-console.log(`\nCache engine: cost of a new key (${fmt(EVICTION_NEW, 0)} new keys) while live tokens are held\n`)
-console.log("| live keys held | µs per new key | keys after |")
-console.log("| ---: | ---: | ---: |")
-for (const r of eviction) console.log(`| ${fmt(r.held, 0)} | ${fmt(r.microsPerNewKey, 2)} | ${fmt(r.size, 0)} |`)
+
+const fmt = (n: number | undefined, digits = 1) =>
+  n === undefined ? "" : n.toLocaleString("en-US", { maximumFractionDigits: digits })
+for (const row of rows) {
+  console.log(`\n### ${row.title}\n\ngoal: ${row.goal}\n`)
+  console.log("| who | how | value | p50 µs | p99 µs |")
+  console.log("| --- | --- | ---: | ---: | ---: |")
+  for (const e of row.entries) {
+    console.log(
+      `| ${e.who} | ${e.how} | ${fmt(e.value, 0)} ${row.unit} | ${fmt(e.p50Micros, 2)} | ${fmt(e.p99Micros, 2)} |`
+    )
+  }
+}
+const report: Report = {
+  node: process.version,
+  date: new Date().toISOString(),
+  cachedCalls: CACHED_CALLS,
+  azureCalls: AZURE_CALLS,
+  scopes: SCOPES,
+  rows
+}
 mkdirSync("reports", { recursive: true })
-writeFileSync(
-  "reports/bench.json",
-  JSON.stringify({ node: process.version, cachedCalls: CACHED_CALLS, results, eviction }, null, 2)
-)
+const previous = (() => {
+  try {
+    return JSON.parse(readFileSync("reports/bench.json", "utf8")) as Report
+  } catch {
+    return undefined
+  }
+})()
+// a partial run (BENCH_ONLY) keeps the other rows of the previous report
+const merged = ONLY === undefined || previous === undefined ? report : {
+  ...report,
+  rows: [...previous.rows.filter((r) => !rows.some((x) => x.id === r.id)), ...rows]
+}
+writeFileSync("reports/bench.json", JSON.stringify(merged, null, 2))
 console.log("\nwritten to reports/bench.json")

@@ -66,6 +66,7 @@ import {
   isIdentityError
 } from "./IdentityError.js"
 import * as BearerTokenProvider from "./internal/bearerTokenProvider.js"
+import * as Peek from "./internal/peek.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 // -----------------------------------------------------------------------------
@@ -214,43 +215,105 @@ const toOptions = (options: CoreAuth.GetTokenOptions | undefined): TokenCredenti
 
 type Fork = <A, E>(effect: Effect.Effect<A, E, TokenCredential.TokenCredential>) => Fiber.RuntimeFiber<A, unknown>
 
+/**
+ * Calls sharing one `AbortSignal` share one listener on it (an `EventTarget` warns past 10 listeners): the first
+ * call adds it, the last one to finish removes it.
+ */
+type AbortSignalLike = NonNullable<CoreAuth.GetTokenOptions["abortSignal"]>
+
+const abortWaiters = new WeakMap<AbortSignalLike, { readonly waiters: Set<() => void>; readonly fire: () => void }>()
+
+const onAbort = (signal: AbortSignalLike, waiter: () => void): () => void => {
+  let slot = abortWaiters.get(signal)
+  if (slot === undefined) {
+    const waiters = new Set<() => void>()
+    const fire = () => {
+      abortWaiters.delete(signal)
+      for (const w of waiters) w()
+    }
+    slot = { waiters, fire }
+    abortWaiters.set(signal, slot)
+    signal.addEventListener("abort", fire, { once: true })
+  }
+  const { fire, waiters } = slot
+  waiters.add(waiter)
+  return () => {
+    waiters.delete(waiter)
+    if (waiters.size === 0 && abortWaiters.get(signal)?.waiters === waiters) {
+      abortWaiters.delete(signal)
+      signal.removeEventListener("abort", fire)
+    }
+  }
+}
+
+/** What the synchronous path needs, captured from the runtime by the first call that runs a fiber. */
+interface FastPath {
+  readonly peek: Peek.Peek
+  readonly clock: Clock.Clock
+}
+
+/** The peek never makes `getToken` throw: input it cannot read (JavaScript callers) goes to the fiber path. */
+const peekSafely = (
+  fast: FastPath,
+  scopes: string | Array<string>,
+  options: CoreAuth.GetTokenOptions | undefined
+): AccessToken.AccessToken | undefined => {
+  try {
+    return fast.peek(scopes, toOptions(options), fast.clock.unsafeCurrentTimeMillis())
+  } catch {
+    return undefined
+  }
+}
+
 const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
   readonly credential: AzureTokenCredential
   readonly interruptAll: () => Promise<void>
 } => {
   const running = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+  let fast: FastPath | undefined = undefined
+  // The credential service and the runtime's clock (a `TestClock` if the runtime has one), read once.
+  const capture = Effect.flatMap(TokenCredential.TokenCredential, (service) => {
+    const peek = Peek.of(service)
+    return peek === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => (fast = { peek, clock })))
+  })
+
   const getToken = (
     scopes: string | Array<string>,
     options?: CoreAuth.GetTokenOptions
-  ): Promise<CoreAuth.AccessToken> =>
-    new Promise<CoreAuth.AccessToken>((resolve, reject) => {
-      const signal = options?.abortSignal
-      if (signal?.aborted === true) return reject(abortError())
-      if (isClosed()) {
-        return reject(toAzureError(
-          new CredentialUnavailableError({ credential: "AzureSdk", reason: "the credential was closed" })
-        ))
-      }
+  ): Promise<CoreAuth.AccessToken> => {
+    const signal = options?.abortSignal
+    if (signal?.aborted === true) return Promise.reject(abortError())
+    if (isClosed()) {
+      return Promise.reject(toAzureError(
+        new CredentialUnavailableError({ credential: "AzureSdk", reason: "the credential was closed" })
+      ))
+    }
+    // A fresh cached token is served synchronously: no fiber, no listener, no span. Anything else (no token yet,
+    // refresh due, a claims challenge, an invalid request) takes the fiber path below, which decides and reports.
+    if (fast !== undefined && options?.claims === undefined) {
+      const token = peekSafely(fast, scopes, options)
+      if (token !== undefined) return Promise.resolve(toAzureAccessToken(token))
+    }
+    return new Promise<CoreAuth.AccessToken>((resolve, reject) => {
       const program = TokenCredential.getToken(scopes, toOptions(options)).pipe(
         Effect.map(toAzureAccessToken),
         Effect.withSpan("AzureSdk.getToken", {
           attributes: { scopes: typeof scopes === "string" ? [scopes] : scopes, tenantId: options?.tenantId }
         })
       )
-      const fiber = fork(program)
+      const fiber = fork(fast === undefined ? Effect.zipRight(capture, program) : program)
       running.add(fiber)
       let aborted = false
-      const onAbort = () => {
+      const unsubscribe = signal === undefined ? undefined : onAbort(signal, () => {
         aborted = true
         // Reject at once; the waiting fiber is interrupted in the background. A token request of this caller alone
         // (a claims challenge) is cancelled with it; one the cache shares with other callers goes on for them.
         fiber.unsafeInterruptAsFork(FiberId.none)
         reject(abortError())
-      }
-      signal?.addEventListener("abort", onAbort)
+      })
       fiber.addObserver((exit) => {
         running.delete(fiber)
-        signal?.removeEventListener("abort", onAbort)
+        unsubscribe?.()
         if (Exit.isSuccess(exit)) return resolve(exit.value)
         if (aborted) return reject(abortError())
         const failure = Cause.failureOption(exit.cause)
@@ -280,10 +343,13 @@ const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
         return reject(Cause.squash(exit.cause))
       })
     })
+  }
   return {
     credential: { getToken },
-    interruptAll: () =>
-      Promise.all([...running].map((fiber) => Effect.runPromise(Fiber.interrupt(fiber)))).then(() => undefined)
+    interruptAll: () => {
+      fast = undefined
+      return Promise.all([...running].map((fiber) => Effect.runPromise(Fiber.interrupt(fiber)))).then(() => undefined)
+    }
   }
 }
 

@@ -45,6 +45,7 @@ import type { AccessToken } from "./AccessToken.js"
 import type { IdentityError, LinkError } from "./IdentityError.js"
 import { ChainedAuthenticationError, isChainContinuable } from "./IdentityError.js"
 import { asLink } from "./internal/chainContext.js"
+import * as Peek from "./internal/peek.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -158,7 +159,12 @@ export const makeWith = (
       })
     )
 
-  return TokenCredential.make(chainName, getToken)
+  // The link the chain would ask first (the remembered winner, else the first link) answers from its cache when it
+  // can; anything else (no token there, another link's turn) goes through `getToken`.
+  return Peek.register(TokenCredential.make(chainName, getToken), (scopes, getTokenOptions, nowMillis) => {
+    const first = links[remember && winner !== undefined ? winner : 0]!
+    return Peek.of(first)?.(scopes, getTokenOptions, nowMillis)
+  })
 }
 
 /**

@@ -46,6 +46,7 @@ import {
   ClientAuthenticationError,
   CredentialUnavailableError
 } from "./IdentityError.js"
+import * as Peek from "./internal/peek.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 import * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
@@ -348,13 +349,19 @@ export const make = (
         break
     }
     const wrap = rename(sourceOf(selection))
-    return TokenCredential.make(name, (scopes, getTokenOptions) =>
-      inner.getToken(scopes, getTokenOptions).pipe(
-        Effect.mapError(wrap),
-        Effect.withSpan(`${name}.getToken`, {
-          attributes: { credential: name, inner: inner.name, scopes: typeof scopes === "string" ? [scopes] : scopes }
-        })
-      ))
+    const service = TokenCredential.make(
+      name,
+      (scopes, getTokenOptions) =>
+        inner.getToken(scopes, getTokenOptions).pipe(
+          Effect.mapError(wrap),
+          Effect.withSpan(`${name}.getToken`, {
+            attributes: { credential: name, inner: inner.name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          })
+        )
+    )
+    // a fresh cached token of the inner credential is this one's too (only errors are renamed)
+    const peek = Peek.of(inner)
+    return peek === undefined ? service : Peek.register(service, peek)
   }).pipe(Effect.annotateLogs("module", name))
 
 /**

@@ -69,6 +69,7 @@ import * as Detect from "./internal/managedIdentity/detect.js"
 import * as Imds from "./internal/managedIdentity/imds.js"
 import * as ServiceFabric from "./internal/managedIdentity/serviceFabric.js"
 import * as TokenExchange from "./internal/managedIdentity/tokenExchange.js"
+import * as Peek from "./internal/peek.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
 import type { RetryOptions } from "./RetryOptions.js"
@@ -256,7 +257,7 @@ export const make = (
       partition: `${name}|${source.label}|${identityKey(identity.right)}`,
       name
     })
-    return TokenCredential.make(name, (scopes, getTokenOptions) =>
+    const service = TokenCredential.make(name, (scopes, getTokenOptions) =>
       Either.match(resourceOf(scopes), {
         onLeft: Effect.fail,
         onRight: (resource) => {
@@ -272,6 +273,13 @@ export const make = (
           )
         }
       }))
+    return Peek.register(service, (scopes, getTokenOptions, nowMillis) => {
+      if (getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== "") return undefined
+      const resource = resourceOf(scopes)
+      return Either.isLeft(resource)
+        ? undefined
+        : cache.peekFresh(`${identityKey(identity.right)}|${resource.right}`, nowMillis)
+    })
   }).pipe(Effect.annotateLogs("module", name))
 
 /**

@@ -39,7 +39,6 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import { SignJWT } from "jose"
 import { createHash } from "node:crypto"
 import { CredentialUnavailableError } from "../IdentityError.js"
 import * as BoundedFile from "./boundedFile.js"
@@ -141,7 +140,11 @@ export const sign = (certificate: ParsedCertificate, options: SignOptions): Effe
       exp: now + lifetimeSeconds
     }
     return yield* Effect.tryPromise({
-      try: () => new SignJWT(payload).setProtectedHeader(header).sign(certificate.privateKey),
+      // `jose` is loaded on the first signature, not when the library is imported (most apps never sign)
+      try: () =>
+        import("jose").then(({ SignJWT }) =>
+          new SignJWT(payload).setProtectedHeader(header).sign(certificate.privateKey)
+        ),
       catch: (error) =>
         error instanceof Error && /modulusLength/.test(error.message)
           ? `the RSA key is too short to sign ${options.algorithm}: use a key of 2048 bits or more`

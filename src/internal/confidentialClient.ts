@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type { AccessToken } from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
 import { CredentialUnavailableError, InvalidArgumentError } from "../IdentityError.js"
@@ -12,6 +13,7 @@ import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { entraClient, mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
+import * as Peek from "./peek.js"
 import * as Regional from "./regionalAuthority.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
@@ -144,54 +146,84 @@ export const makeClientCredentials = (
         partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
         name: credential
       })
-      const fetch = (authorityHost: string, tenantId: string, scopes: ReadonlyArray<string>, claims?: string) =>
-        requestToken(resolved.client, {
-          credential,
-          authorityHost,
-          tenantId,
-          scopes,
-          claims,
-          retryPolicy: resolved.retryPolicy,
-          form: Effect.map(
-            clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
-            (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
-          )
-        }).pipe(Effect.map((response: TokenResponse) => response.accessToken))
+      const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
+        Effect.flatMap(regional.host(tenantId), (authorityHost) =>
+          requestToken(resolved.client, {
+            credential,
+            authorityHost,
+            tenantId,
+            scopes,
+            claims,
+            retryPolicy: resolved.retryPolicy,
+            form: Effect.map(
+              clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
+              (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
+            )
+          }).pipe(Effect.map((response: TokenResponse) => response.accessToken)))
       // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
-      // re-sorting and re-merging on every call. Bounded; claims (always a network request) are not memoised.
-      const memo = new Map<string, { key: string; list: ReadonlyArray<string>; tenantId: string; claims?: string }>()
-      return TokenCredential.make(credential, (scopes, getTokenOptions) => {
+      // re-sorting and re-merging on every call, and runs an effect built once per request shape. Bounded; claims
+      // (always a network request) are not memoised. A single scope string without options (the common call) is
+      // looked up by the string itself: no key is built.
+      interface Memo {
+        readonly key: string
+        readonly get: Effect.Effect<AccessToken, ClientAuthenticationError | CredentialUnavailableError>
+      }
+      const memo = new Map<string, Memo>()
+      const plain = new Map<string, Memo>()
+      const remember = (map: Map<string, Memo>, memoKey: string, entry: Memo) => {
+        if (map.size >= 1024) map.clear()
+        map.set(memoKey, entry)
+      }
+      const lookup = (
+        scopes: string | ReadonlyArray<string>,
+        getTokenOptions: TokenCredential.GetTokenOptions | undefined
+      ): Memo | CredentialUnavailableError => {
+        const noOptions = typeof scopes === "string" && getTokenOptions?.tenantId === undefined &&
+          getTokenOptions?.enableCae !== true
+        if (noOptions) {
+          const hit = plain.get(scopes)
+          if (hit !== undefined) return hit
+        }
         const enableCae = getTokenOptions?.enableCae === true
-        const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
         // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation.
-        const memoKey = bypass ?
-          undefined :
-          `${typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`}\u0002${
-            getTokenOptions?.tenantId ?? ""
-          }\u0002${enableCae}`
-        let entry = memoKey === undefined ? undefined : memo.get(memoKey)
-        if (entry === undefined) {
+        const memoKey = `${
+          typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`
+        }\u0002${getTokenOptions?.tenantId ?? ""}\u0002${enableCae}`
+        const hit = memo.get(memoKey)
+        if (hit !== undefined) return hit
+        const prepared = prepare(resolved, scopes, getTokenOptions)
+        if (Either.isLeft(prepared)) return prepared.left
+        const { scopes: list, tenantId } = prepared.right
+        const claims = mergeClaims(undefined, enableCae)
+        const key = TokenCacheEngine.cacheKey(tenantId, list, enableCae)
+        const entry: Memo = { key, get: cache.get(key, Effect.suspend(() => fetch(tenantId, list, claims)), false) }
+        remember(memo, memoKey, entry)
+        if (noOptions) remember(plain, scopes as string, entry)
+        return entry
+      }
+      const hasClaims = (getTokenOptions: TokenCredential.GetTokenOptions | undefined) =>
+        getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+      const service = TokenCredential.make(credential, (scopes, getTokenOptions) => {
+        if (hasClaims(getTokenOptions)) {
+          // a claims challenge: validated every time, never memoised, always a request (stored for later callers)
           const prepared = prepare(resolved, scopes, getTokenOptions)
           if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
           const { scopes: list, tenantId } = prepared.right
+          const enableCae = getTokenOptions?.enableCae === true
           const claims = mergeClaims(getTokenOptions?.claims, enableCae)
-          entry = {
-            key: TokenCacheEngine.cacheKey(tenantId, list, enableCae),
-            list,
-            tenantId,
-            ...(claims === undefined ? {} : { claims })
-          }
-          if (memoKey !== undefined) {
-            if (memo.size >= 1024) memo.clear()
-            memo.set(memoKey, entry)
-          }
+          return cache.get(
+            TokenCacheEngine.cacheKey(tenantId, list, enableCae),
+            Effect.suspend(() => fetch(tenantId, list, claims)),
+            true
+          )
         }
-        const { claims, key, list, tenantId } = entry
-        return cache.get(
-          key,
-          Effect.suspend(() => Effect.flatMap(regional.host(tenantId), (host) => fetch(host, tenantId, list, claims))),
-          bypass
-        )
+        const entry = lookup(scopes, getTokenOptions)
+        return entry instanceof CredentialUnavailableError ? Effect.fail(entry) : entry.get
+      })
+      return Peek.register(service, (scopes, getTokenOptions, nowMillis) => {
+        if (hasClaims(getTokenOptions)) return undefined
+        const entry = lookup(scopes, getTokenOptions)
+        return entry instanceof CredentialUnavailableError ? undefined : cache.peekFresh(entry.key, nowMillis)
       })
     })
   ).pipe(Effect.annotateLogs("module", credential))

@@ -130,6 +130,11 @@ export interface Engine {
     bypass: boolean
   ) => Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
   readonly size: () => number
+  /**
+   * The cached token for `key` if it needs no refresh at `nowMillis`, read synchronously: never starts a request,
+   * never waits, never creates an entry. For fast paths that must not run a fiber (the Azure SDK adapter).
+   */
+  readonly peekFresh: (key: string, nowMillis: number) => AccessToken | undefined
 }
 
 /**
@@ -341,10 +346,19 @@ export const make = (options: {
         }
       )
 
+    const peekFresh = (key: string, nowMillis: number): AccessToken | undefined => {
+      const entry = entries.get(key)
+      return entry?.token !== undefined &&
+          decide(nowMillis, entry.refreshOn, entry.mustRefreshAt + mustRefreshMarginMillis) === "fresh"
+        ? entry.token
+        : undefined
+    }
+
     return {
       get,
       size: () =>
-        entries.size
+        entries.size,
+      peekFresh
     }
   })
 
