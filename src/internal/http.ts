@@ -396,7 +396,8 @@ const depthExceeds = (value: unknown, limit: number): boolean => {
   return false
 }
 
-const parseRaw = (text: string): Option.Option<unknown> => {
+/** Parses JSON of any depth (for callers that describe and decode it without recursing, as the MSAL cache does). @internal */
+export const parseRaw = (text: string): Option.Option<unknown> => {
   try {
     return Option.some(JSON.parse(text))
   } catch {

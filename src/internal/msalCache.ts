@@ -15,7 +15,7 @@ import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
 import { maxEpochMillis } from "./aad.js"
-import { parseJson } from "./http.js"
+import { parseRaw as parseJson } from "./http.js"
 import { describeParseError } from "./safeParse.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
