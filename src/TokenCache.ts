@@ -44,7 +44,6 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -95,6 +94,18 @@ export interface Service {
   /** The token stored under `key`, if any (a backend may drop expired entries). */
   readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
   readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
+  /**
+   * Optional: single flight across processes. Called after a miss instead of running `fetch` (which requests the
+   * token and saves it) directly: a backend shared by several processes runs `fetch` in one of them and lets the
+   * others wait, reading again with `recheck` (a token they may use, or none). It must never fail or hang because
+   * of the backend: when the backend cannot coordinate, it runs `fetch` itself. Without it, every process that
+   * misses requests its own token.
+   */
+  readonly singleFlight?: <E>(
+    key: string,
+    recheck: Effect.Effect<Option.Option<AccessToken>>,
+    fetch: Effect.Effect<AccessToken, E>
+  ) => Effect.Effect<AccessToken, E>
 }
 
 /**
@@ -188,21 +199,7 @@ export const makeKeyValueStore = (
 ): Effect.Effect<Service, never, KeyValueStore.KeyValueStore> =>
   Effect.map(KeyValueStore.KeyValueStore, (kv): Service => {
     const prefix = options.prefix ?? "effect-azure-identity-token-"
-    let mode: store.Mode
-    if (options.encryptionKey !== undefined) {
-      const key = store.parseKey(options.encryptionKey)
-      mode = Either.isRight(key)
-        ? { _tag: "encrypted", key: key.right }
-        : { _tag: "refused", reason: key.left }
-    } else if (options.allowUnencrypted === true) {
-      mode = { _tag: "plaintext" }
-    } else {
-      mode = {
-        _tag: "refused",
-        reason: "no encryptionKey was given and plaintext storage was not allowed: pass encryptionKey (a 256-bit " +
-          "key, see TokenCache.generateKey) or, for a store already protected like a secret, allowUnencrypted: true"
-      }
-    }
+    const mode = store.modeOf(options)
     if (mode._tag === "refused") {
       const error = new TokenCacheError({ reason: mode.reason })
       return { load: () => Effect.fail(error), save: () => Effect.fail(error) }

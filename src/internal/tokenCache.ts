@@ -127,15 +127,22 @@ export const make = (options: {
       const persistentKey = `${options.partition}|${key}`
       const fetchAndSave = Effect.tap(fetch, (token) => Effect.mapError(backend.save(persistentKey, token), refused))
       if (accept === "none") return fetchAndSave
+      const loadAccepted = Effect.zipWith(
+        backend.load(persistentKey),
+        Clock.currentTimeMillis,
+        (loaded, now) =>
+          Option.filter(loaded, (token) => {
+            const decision = decideToken(now, token)
+            return decision === "fresh" || (accept === "usable" && decision === "refresh")
+          })
+      )
+      // After a miss, a backend shared between processes may let only one of them request the token.
+      const onMiss = backend.singleFlight === undefined
+        ? fetchAndSave
+        : backend.singleFlight(persistentKey, Effect.orElseSucceed(loadAccepted, Option.none), fetchAndSave)
       return Effect.flatMap(
-        Effect.zip(Effect.mapError(backend.load(persistentKey), refused), Clock.currentTimeMillis),
-        ([loaded, now]) => {
-          if (Option.isNone(loaded)) return fetchAndSave
-          const decision = decideToken(now, loaded.value)
-          return decision === "fresh" || (accept === "usable" && decision === "refresh")
-            ? Effect.succeed(loaded.value)
-            : fetchAndSave
-        }
+        Effect.mapError(loadAccepted, refused),
+        Option.match({ onNone: () => onMiss, onSome: Effect.succeed })
       )
     }
 
