@@ -6,8 +6,9 @@
  *   data), under `prefix` + SHA-256 of the cache key (credential, authority, client id, tenant, scopes, CAE), and
  *   expire with the token (`PX`).
  * - Cross-process single flight: after a miss, one process takes a lock (`SET lock owner NX PX lockTtl`, kept alive
- *   while its request runs, released only by its owner), requests the token and saves it; the others poll Redis for
- *   the token every `pollIntervalMillis` (on the `Clock`) and take the lock over when its holder died and it expired.
+ *   while its request runs, released only by its owner), requests the token, saves it and announces it on a pub/sub
+ *   channel; the others wait for that message or read Redis again after a delay on the `Clock` (from
+ *   `pollIntervalMillis`, doubling up to 500 ms), and take the lock over when its holder died and it expired.
  *   In a process, callers of one key already share one request, so one process per key talks to Redis.
  * - Redis down, slow or refusing never fails `getToken`: each call is bounded (`commandTimeoutMillis`, 100 ms), a
  *   failed call is a miss or an unshared request, one warning is logged when Redis becomes unavailable and one
@@ -81,7 +82,10 @@ export interface Options {
   readonly connectTimeoutMillis?: number | undefined
   /** Life of the request lock: how long others wait for a holder that died (default 10 s; kept alive while alive). */
   readonly lockTtlMillis?: number | undefined
-  /** How often a process waiting for another's request reads Redis again (default 25 ms). */
+  /**
+   * How long a process waiting for another's request waits at first before reading Redis again, when no message
+   * announced the token; the wait doubles up to 500 ms (default 25 ms).
+   */
   readonly pollIntervalMillis?: number | undefined
 }
 
@@ -131,7 +135,8 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
     const prefix = options.prefix ?? "effect-azure-identity:"
     const timeout = options.commandTimeoutMillis ?? 100
     const lockTtl = Math.max(100, Math.round(options.lockTtlMillis ?? 10_000))
-    const pollInterval = Duration.millis(Math.max(1, options.pollIntervalMillis ?? 25))
+    const firstPoll = Math.max(1, options.pollIntervalMillis ?? 25)
+    const maxPoll = Math.max(firstPoll, 500)
     const client = options.client ?? (yield* Effect.acquireRelease(
       Effect.sync(() => {
         const url = options.url === undefined
@@ -189,6 +194,37 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
       yield* call("connect", () => client.connect(), options.connectTimeoutMillis ?? 1000)
     }
 
+    // Saved tokens are announced on a channel (the store key, which reveals nothing), so waiters wake at once.
+    const channel = `${prefix}saved`
+    const listeners = new Map<string, Set<() => void>>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const subscriber = client.duplicate({ lazyConnect: true })
+        subscriber.on("error", () => {})
+        subscriber.on("ready", () => {
+          subscriber.subscribe(channel).catch(() => {})
+        })
+        subscriber.on("message", (_: string, storeKey: string) => {
+          for (const listener of listeners.get(storeKey) ?? []) listener()
+        })
+        subscriber.connect().catch(() => {})
+        return subscriber
+      }),
+      (subscriber) => Effect.sync(() => subscriber.disconnect())
+    )
+    /** Completes when the token under `storeKey` is announced. */
+    const announced = (storeKey: string) =>
+      Effect.async<void>((resume) => {
+        const listener = () => resume(Effect.void)
+        const set = listeners.get(storeKey) ?? new Set()
+        set.add(listener)
+        listeners.set(storeKey, set)
+        return Effect.sync(() => {
+          set.delete(listener)
+          if (set.size === 0) listeners.delete(storeKey)
+        })
+      })
+
     const load = (key: string): Effect.Effect<Option.Option<AccessToken>> =>
       Effect.flatMap(
         call("read", () => client.get(store.storeKey(prefix, key))),
@@ -211,6 +247,8 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
       fetch: Effect.Effect<AccessToken, E>
     ): Effect.Effect<AccessToken, E> => {
       const lock = lockKey(key)
+      const entryKey = store.storeKey(prefix, key)
+      const announce = call("announce", () => client.publish(channel, entryKey))
       // unique across processes: `Random` is seeded alike in every process, a lock owner must not be
       const owner = crypto.randomUUID()
       const release = Effect.asVoid(call("unlock", () => client.eval(releaseScript, 1, lock, owner)))
@@ -227,24 +265,26 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
             Effect.acquireUseRelease(
               // `interruptible`: forked in the uninterruptible acquire, it would inherit that and never stop
               Effect.fork(Effect.interruptible(Effect.delay(keepAlive, Duration.millis(Math.floor(lockTtl / 3))))),
-              () => fetch,
+              () => Effect.tap(fetch, () => announce),
               (fiber) => Effect.zipRight(Fiber.interrupt(fiber), release)
             )
         })
       )
-      const attempt: Effect.Effect<AccessToken, E> = Effect.flatMap(
-        call("lock", () => client.set(lock, owner, "PX", lockTtl, "NX")),
-        (acquired) => {
-          // Redis cannot coordinate: request the token here
-          if (Option.isNone(acquired)) return fetch
-          if (acquired.value === "OK") return asHolder
-          return Effect.flatMap(
-            Effect.zipRight(Effect.sleep(pollInterval), recheck),
-            Option.match({ onSome: Effect.succeed, onNone: () => attempt })
-          )
-        }
-      )
-      return Effect.suspend(() => attempt)
+      const attempt = (delay: number): Effect.Effect<AccessToken, E> =>
+        Effect.flatMap(
+          call("lock", () => client.set(lock, owner, "PX", lockTtl, "NX")),
+          (acquired) => {
+            // Redis cannot coordinate: request the token here
+            if (Option.isNone(acquired)) return fetch
+            if (acquired.value === "OK") return asHolder
+            // another process holds the lock: wait for its announcement (or a while), then look again
+            return Effect.flatMap(
+              Effect.zipRight(Effect.raceFirst(announced(entryKey), Effect.sleep(Duration.millis(delay))), recheck),
+              Option.match({ onSome: Effect.succeed, onNone: () => attempt(Math.min(delay * 2, maxPoll)) })
+            )
+          }
+        )
+      return Effect.suspend(() => attempt(firstPoll))
     }
 
     return { load, save, singleFlight }

@@ -3,12 +3,13 @@
  * server, with the Redis token cache. Talks to its parent over IPC:
  *
  * - sends `{ op: "ready" }` once the layer is built (connected to Redis);
- * - `{ op: "get", scopes, callers }` → `callers` concurrent `getToken` per scope, all at once; replies
+ * - `{ op: "get", scopes, callers, concurrency? }` → `callers` `getToken` per scope, all at once (or `concurrency` at
+ *   a time); replies
  *   `{ op: "calling" }` when they start and `{ op: "tokens", tokens }` (one per call, in order);
  * - `{ op: "latency", scopes }` → a new credential layer (empty memory) gets each scope in turn; replies
  *   `{ op: "latency", millis, tokens }`.
  *
- * env: REDIS_URL, REDIS_PREFIX, TOKEN_CACHE_KEY (base64), AUTHORITY_HOST, LOCK_TTL_MS.
+ * env: REDIS_URL, REDIS_PREFIX, TOKEN_CACHE_KEY (base64), AUTHORITY_HOST, LOCK_TTL_MS, COMMAND_TIMEOUT_MS.
  */
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -27,7 +28,7 @@ const cache = RedisTokenCache.layer({
   prefix: env.REDIS_PREFIX ?? "effect-azure-identity-test:",
   encryptionKey: Redacted.make(env.TOKEN_CACHE_KEY ?? ""),
   lockTtlMillis: Number(env.LOCK_TTL_MS ?? "10000"),
-  commandTimeoutMillis: 1000
+  commandTimeoutMillis: Number(env.COMMAND_TIMEOUT_MS ?? "1000")
 })
 
 const credential = () =>
@@ -43,7 +44,12 @@ const credential = () =>
   )
 
 type Request =
-  | { readonly op: "get"; readonly scopes: ReadonlyArray<string>; readonly callers: number }
+  | {
+    readonly op: "get"
+    readonly scopes: ReadonlyArray<string>
+    readonly callers: number
+    readonly concurrency?: number | undefined
+  }
   | { readonly op: "latency"; readonly scopes: ReadonlyArray<string> }
 
 const send = (message: unknown) => process.send?.(message)
@@ -60,7 +66,7 @@ const main = async () => {
       const calls = request.scopes.flatMap((scope) =>
         Array.from({ length: request.callers }, () => TokenCredential.getToken(scope))
       )
-      runtime.runPromise(Effect.all(calls, { concurrency: "unbounded" })).then(
+      runtime.runPromise(Effect.all(calls, { concurrency: request.concurrency ?? "unbounded" })).then(
         (tokens) => send({ op: "tokens", tokens: tokens.map((t) => Redacted.value(t.token)) }),
         (error) => send({ op: "error", message: String(error) })
       )
