@@ -11,8 +11,8 @@
  *   `pollIntervalMillis`, doubling up to 500 ms), and take the lock over when its holder died and it expired.
  *   In a process, callers of one key already share one request, so one process per key talks to Redis.
  * - Redis down, slow or refusing never fails `getToken`: each call is bounded (`commandTimeoutMillis`, 100 ms), a
- *   failed call is a miss or an unshared request, one warning is logged when Redis becomes unavailable and one
- *   message when it is back (the client reconnects by itself).
+ *   failed call is a miss or an unshared request, one warning is logged when Redis becomes unavailable (at most one a
+ *   minute) and one message when it is back (the client reconnects by itself).
  *
  * Needs the optional peer dependency `ioredis` (5.x). Not exported from the package root: import
  * `effect-azure-identity/RedisTokenCache`.
@@ -33,6 +33,7 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -158,7 +159,12 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
     ))
 
     let available = true
-    /** One Redis call, bounded; `None` when it failed (logged once per outage). */
+    let warnedAt = Number.NEGATIVE_INFINITY
+    let warned = false
+    /**
+     * One Redis call, bounded; `None` when it failed. An outage is logged once, as a warning at most once a minute
+     * (a Redis that flaps, or calls that overrun their bound on a loaded host, do not flood the log).
+     */
     const call = <A>(what: string, f: () => Promise<A>, bound = timeout): Effect.Effect<Option.Option<A>> =>
       Effect.tryPromise({ try: f, catch: (e) => e instanceof Error ? e : new Error(String(e)) }).pipe(
         Effect.timeoutFail({
@@ -170,23 +176,19 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
           onRight: (value) => {
             if (available) return Effect.succeed(Option.some(value))
             available = true
-            return Effect.as(
-              Effect.logInfo("RedisTokenCache: Redis is available again; sharing tokens again"),
-              Option.some(value)
-            )
+            const message = "RedisTokenCache: Redis is available again; sharing tokens again"
+            return Effect.as(warned ? Effect.logInfo(message) : Effect.logDebug(message), Option.some(value))
           },
-          onLeft: (error) => {
-            if (!available) return Effect.succeed(Option.none())
-            available = false
-            const reason = error.message
-            return Effect.as(
-              Effect.logWarning(
-                `RedisTokenCache: Redis is unavailable (${what}: ${reason}); credentials keep their tokens in ` +
-                  `memory and request their own until it is back`
-              ),
-              Option.none()
-            )
-          }
+          onLeft: (error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              if (!available) return Effect.succeedNone
+              available = false
+              warned = now - warnedAt >= 60_000
+              if (warned) warnedAt = now
+              const message = `RedisTokenCache: Redis is unavailable (${what}: ${error.message}); credentials keep ` +
+                `their tokens in memory and request their own until it is back`
+              return Effect.as(warned ? Effect.logWarning(message) : Effect.logDebug(message), Option.none())
+            })
         }))
       )
 
