@@ -48,7 +48,6 @@ import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -250,21 +249,7 @@ export const makeKeyValueStore = (
 ): Effect.Effect<Service, never, KeyValueStore.KeyValueStore> =>
   Effect.map(KeyValueStore.KeyValueStore, (kv): Service => {
     const prefix = options.prefix ?? "effect-azure-identity-token-"
-    let mode: store.Mode
-    if (options.encryptionKey !== undefined) {
-      const key = store.parseKey(options.encryptionKey)
-      mode = Either.isRight(key)
-        ? { _tag: "encrypted", key: key.right }
-        : { _tag: "refused", reason: key.left }
-    } else if (options.allowUnencrypted === true) {
-      mode = { _tag: "plaintext" }
-    } else {
-      mode = {
-        _tag: "refused",
-        reason: "no encryptionKey was given and plaintext storage was not allowed: pass encryptionKey (a 256-bit " +
-          "key, see TokenCache.generateKey) or, for a store already protected like a secret, allowUnencrypted: true"
-      }
-    }
+    const mode = store.modeOf(options)
     if (mode._tag === "refused") {
       const error = new TokenCacheError({ reason: mode.reason })
       return { load: () => Effect.fail(error), save: () => Effect.fail(error) }

@@ -146,6 +146,18 @@ export interface Service {
   /** The token stored under `key`, if any (a backend may drop expired entries). */
   readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
   readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
+  /**
+   * Optional: single flight across processes. Called after a miss instead of running `fetch` (which requests the
+   * token and saves it) directly: a backend shared by several processes runs `fetch` in one of them and lets the
+   * others wait, reading again with `recheck` (a token they may use, or none). It must never fail or hang because
+   * of the backend: when the backend cannot coordinate, it runs `fetch` itself. Without it, every process that
+   * misses requests its own token.
+   */
+  readonly singleFlight?: <E>(
+    key: string,
+    recheck: Effect.Effect<Option.Option<AccessToken>>,
+    fetch: Effect.Effect<AccessToken, E>
+  ) => Effect.Effect<AccessToken, E>
 }
 
 /** A backend that refuses to work (misconfigured). Re-exported by `TokenCache.ts`. @internal */
@@ -274,17 +286,26 @@ export const make = (options: {
       if (accept === "none") {
         return fetchAndSave
       }
+      const loadAccepted = Effect.zipWith(
+        backend.load(persistentKey),
+        Clock.currentTimeMillis,
+        (loaded, now) =>
+          Option.filter(loaded, (token) => {
+            const decision = decideToken(now, token)
+            return decision === "fresh" || (accept === "usable" && decision === "refresh")
+          })
+      )
+      // After a miss, a backend shared between processes may let only one of them request the token.
+      const onMiss = backend.singleFlight === undefined
+        ? fetchAndSave
+        : backend.singleFlight(persistentKey, Effect.orElseSucceed(loadAccepted, Option.none), fetchAndSave)
       return Effect.flatMap(
-        Effect.zip(Effect.mapError(backend.load(persistentKey), refused), Clock.currentTimeMillis),
-        ([loaded, now]) => {
-          if (Option.isNone(loaded)) {
-            return fetchAndSave
-          }
-          const decision = decideToken(now, loaded.value)
-          return decision === "fresh" || (accept === "usable" && decision === "refresh")
-            ? Effect.succeed(loaded.value)
-            : fetchAndSave
-        }
+        Effect.mapError(loadAccepted, refused),
+        Option.match({
+          onNone: () =>
+            onMiss,
+          onSome: Effect.succeed
+        })
       )
     }
 

@@ -161,6 +161,51 @@ export const describeUnusable = (reason: Unusable): string => {
   }
 }
 
+/**
+ * How entries are written, from the options of a persistent cache: encrypted with a valid key, plaintext only on an
+ * explicit opt-in, otherwise refused with a reason that says what to do.
+ *
+ * @internal
+ */
+export const modeOf = (options: {
+  readonly encryptionKey?: Redacted.Redacted<string> | Redacted.Redacted<Uint8Array> | undefined
+  readonly allowUnencrypted?: boolean | undefined
+}): Mode => {
+  if (options.encryptionKey !== undefined) {
+    const key = parseKey(options.encryptionKey)
+    return Either.isRight(key) ? { _tag: "encrypted", key: key.right } : { _tag: "refused", reason: key.left }
+  }
+  if (options.allowUnencrypted === true) return { _tag: "plaintext" }
+  return {
+    _tag: "refused",
+    reason: "no encryptionKey was given and plaintext storage was not allowed: pass encryptionKey (a 256-bit " +
+      "key, see TokenCache.generateKey) or, for a store already protected like a secret, allowUnencrypted: true"
+  }
+}
+
+/** The stored text of a token: an AES-256-GCM envelope, or (opt-in) plaintext JSON. @internal */
+export const encode = (mode: Exclude<Mode, { _tag: "refused" }>, cacheKey: string, token: AccessToken): string => {
+  const stored = toStored(cacheKey, token)
+  return mode._tag === "encrypted" ? encrypt(mode.key, stored) : JSON.stringify({ v: 1, alg: "none", entry: stored })
+}
+
+/** A stored text read back: a token still valid at `now`, or a miss (logged at debug level when unusable). @internal */
+export const parse = (
+  mode: Exclude<Mode, { _tag: "refused" }>,
+  cacheKey: string,
+  text: string
+): Effect.Effect<Option.Option<AccessToken>> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const decoded = decode(mode._tag === "encrypted" ? mode.key : undefined, cacheKey, text)
+    if (Either.isLeft(decoded)) {
+      return Effect.as(
+        Effect.logDebug(`persistent token cache: ignoring an entry: ${describeUnusable(decoded.left)}`),
+        Option.none()
+      )
+    }
+    return Effect.succeed(decoded.right.expiresOn <= now ? Option.none() : Option.some(fromStored(decoded.right)))
+  })
+
 /** Loads an entry: a missing, unusable or expired entry is a miss; store errors are logged as misses. @internal */
 export const load = (
   store: KeyValueStore.KeyValueStore,
@@ -171,17 +216,7 @@ export const load = (
   store.get(storeKey(prefix, cacheKey)).pipe(
     Effect.flatMap(Option.match({
       onNone: () => Effect.succeed(Option.none<AccessToken>()),
-      onSome: (text) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const decoded = decode(mode._tag === "encrypted" ? mode.key : undefined, cacheKey, text)
-          if (Either.isLeft(decoded)) {
-            return Effect.as(
-              Effect.logDebug(`persistent token cache: ignoring an entry: ${describeUnusable(decoded.left)}`),
-              Option.none()
-            )
-          }
-          return Effect.succeed(decoded.right.expiresOn <= now ? Option.none() : Option.some(fromStored(decoded.right)))
-        })
+      onSome: (text) => parse(mode, cacheKey, text)
     })),
     Effect.catchAll((error) =>
       Effect.as(
@@ -198,14 +233,9 @@ export const save = (
   prefix: string,
   cacheKey: string,
   token: AccessToken
-): Effect.Effect<void> => {
-  const stored = toStored(cacheKey, token)
-  const text = mode._tag === "encrypted"
-    ? encrypt(mode.key, stored)
-    : JSON.stringify({ v: 1, alg: "none", entry: stored })
-  return store.set(storeKey(prefix, cacheKey), text).pipe(
+): Effect.Effect<void> =>
+  store.set(storeKey(prefix, cacheKey), encode(mode, cacheKey, token)).pipe(
     Effect.catchAll((error) =>
       Effect.logWarning(`persistent token cache: could not write an entry (${error.message}); continuing without it`)
     )
   )
-}
