@@ -269,7 +269,11 @@ const rename = (source: string) => (error: IdentityError): IdentityError => {
   const prefix = (credential: string, reason: string) => `${credential} (from ${source}): ${reason}`
   switch (error._tag) {
     case "CredentialUnavailableError":
-      return new CredentialUnavailableError({ credential: name, reason: prefix(error.credential, error.reason) })
+      return new CredentialUnavailableError({
+        credential: name,
+        reason: prefix(error.credential, error.reason),
+        code: error.code
+      })
     case "AuthenticationRequiredError":
       return new AuthenticationRequiredError({
         ...error,
@@ -322,7 +326,10 @@ export const make = (
       case "None":
         return TokenCredential.make(
           name,
-          () => Effect.fail(new CredentialUnavailableError({ credential: name, reason: selection.reason }))
+          () =>
+            Effect.fail(
+              new CredentialUnavailableError({ credential: name, reason: selection.reason, code: "not-configured" })
+            )
         )
       case "ClientSecret":
         inner = yield* ClientSecretCredential.make({ ...common, ...selection })

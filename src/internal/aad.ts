@@ -184,6 +184,7 @@ export const interpret = (
       return Either.left(
         new ClientAuthenticationError({
           credential,
+          code: "invalid-response",
           ...(failure.status !== undefined ? { status: failure.status } : {}),
           reason: `the token endpoint ${outcome.url} answered HTTP ${failure.status} with a body larger than ` +
             `${maxBodyBytes} bytes, which was not read: check that the authority host points at Microsoft Entra ID`
@@ -193,6 +194,11 @@ export const interpret = (
     return Either.left(
       new CredentialUnavailableError({
         credential,
+        code: failure.kind === "invalid-url"
+          ? "invalid-configuration"
+          : failure.kind === "timeout"
+          ? "timeout"
+          : "endpoint-unreachable",
         reason: failure.kind === "invalid-url"
           ? `the token endpoint URL ${outcome.url} is invalid: check the authority host and tenant id`
           : `no answer from the token endpoint ${outcome.url}${after} (${failure.description}): check network ` +
@@ -215,6 +221,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with ${
           describeBody(response)
@@ -227,6 +234,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} without a usable token (${
           describeParseError(decoded.left)
@@ -240,6 +248,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with an expires_in beyond any ` +
           `representable date: check that the authority host points at Microsoft Entra ID`
@@ -272,6 +281,7 @@ const interpretError = (credential: string, outcome: Outcome, response: RawRespo
     const transient = response.status === 429 || response.status >= 500
     return new ClientAuthenticationError({
       credential,
+      code: "invalid-response",
       status: response.status,
       reason: `the token endpoint ${outcome.url} answered HTTP ${response.status}${after} with ${
         Option.isSome(json) ? "a JSON body that is not an OAuth error" : describeBody(response)
@@ -284,6 +294,7 @@ const interpretError = (credential: string, outcome: Outcome, response: RawRespo
   const description = body.error_description?.split(/\r?\n/)[0]?.trim()
   return new ClientAuthenticationError({
     credential,
+    code: "rejected-by-authority",
     status: response.status,
     error: body.error,
     ...(body.error_description !== undefined ? { errorDescription: body.error_description } : {}),

@@ -78,7 +78,10 @@ export const resolve = (
 
 /** A credential that can never try, with the reason. @internal */
 export const unavailable = (credential: string, reason: string): TokenCredential.Service =>
-  TokenCredential.make(credential, () => Effect.fail(new CredentialUnavailableError({ credential, reason })))
+  TokenCredential.make(
+    credential,
+    () => Effect.fail(new CredentialUnavailableError({ credential, reason, code: "not-configured" }))
+  )
 
 /** Validates scopes and picks the tenant for one `getToken` call. @internal */
 export const prepare = (
@@ -88,7 +91,13 @@ export const prepare = (
 ): Either.Either<{ scopes: ReadonlyArray<string>; tenantId: string }, CredentialUnavailableError> => {
   const validScopes = AuthorityHost.validateScopes(scopes)
   if (Either.isLeft(validScopes)) {
-    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: validScopes.left }))
+    return Either.left(
+      new CredentialUnavailableError({
+        credential: resolved.credential,
+        reason: validScopes.left,
+        code: "invalid-configuration"
+      })
+    )
   }
   const tenant = AuthorityHost.resolveTenant({
     configured: resolved.tenantId,
@@ -96,7 +105,13 @@ export const prepare = (
     additionallyAllowedTenants: resolved.additionallyAllowedTenants
   })
   if (Either.isLeft(tenant)) {
-    return Either.left(new CredentialUnavailableError({ credential: resolved.credential, reason: tenant.left }))
+    return Either.left(
+      new CredentialUnavailableError({
+        credential: resolved.credential,
+        reason: tenant.left,
+        code: "invalid-configuration"
+      })
+    )
   }
   return Either.right({ scopes: validScopes.right, tenantId: tenant.right })
 }
@@ -180,7 +195,7 @@ export const makeClientCredentials = (
 
 /** @internal */
 export const unavailableError = (credential: string, reason: string): CredentialUnavailableError =>
-  new CredentialUnavailableError({ credential, reason })
+  new CredentialUnavailableError({ credential, reason, code: "not-configured" })
 
 /** A configuration error as a sentence naming the variables, never their values. @internal */
 export const describeConfigError = (error: ConfigError.ConfigError): string => {

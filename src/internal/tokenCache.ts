@@ -167,6 +167,8 @@ export const make = (options: {
           })
         ),
         Effect.forkIn(scope),
+        // its waiters handle its failure: not an "unhandled error" for the debug log
+        Effect.withUnhandledErrorLogLevel(Option.none()),
         // a fiber stopped before it started (the scope is closed) runs no `onExit`: its waiters still get its end
         Effect.flatMap((fiber) =>
           Effect.sync(() =>
