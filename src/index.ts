@@ -95,6 +95,11 @@ export * as IdentityError from "./IdentityError.js"
 /**
  * @since 0.1.0
  */
+export * as IdentityMetrics from "./IdentityMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ManagedIdentityCredential from "./ManagedIdentityCredential.js"
 
 /**

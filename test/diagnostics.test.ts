@@ -4,12 +4,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import {
   ChainedTokenCredential,
   ClientSecretCredential,
   DefaultAzureCredential,
+  IdentityMetrics,
   TokenCredential
 } from "../src/index.js"
 import { captureLogs, failureOf, setNow, withEnv } from "./support/helpers.js"
@@ -58,7 +60,7 @@ describe("diagnostics", () => {
   })
 
   it.effect("the chain's token names the link that produced it; errors carry a reason code", () => {
-    const okHttp = mockHttp(() => json(200, tokenBody("tok")))
+    const okHttp = mockHttp(() => json(200, tokenBody("metrics-secret-token")))
     const badHttp = mockHttp(() => reset)
     const secret = (client: string, http: typeof okHttp) =>
       ClientSecretCredential.layer({
@@ -87,5 +89,56 @@ describe("diagnostics", () => {
       if (error._tag !== "ChainedAuthenticationError") return
       assert.deepStrictEqual(error.errors.map((e) => e.code), ["not-configured", "endpoint-unreachable"])
     }).pipe(Effect.provide(chain), withEnv())
+  })
+
+  it.effect("metrics: requests by credential and outcome, latency from Clock, cached tokens; memory hits count nothing", () => {
+    const name = "ClientSecretCredential"
+    let calls = 0
+    const http = mockHttp(() =>
+      ++calls === 1
+        ? json(400, { error: "invalid_scope", error_codes: [70011] })
+        : Effect.as(TestClock.adjust("40 millis"), json(200, tokenBody("metrics-secret-token")))
+    )
+    const layer = ClientSecretCredential.layer({
+      tenantId: "00000000-0000-0000-0000-000000000001",
+      clientId: "client",
+      clientSecret: Redacted.make("secret-value"),
+      authorityHost: "https://login.example.test",
+      retryPolicy: { maxRetries: 0 }
+    }).pipe(Layer.provide(http.layer))
+    const count = (outcome: string) =>
+      Effect.map(
+        Metric.value(IdentityMetrics.tokenRequests.pipe(
+          Metric.tagged("credential", name),
+          Metric.tagged("outcome", outcome)
+        )),
+        (s) => s.count
+      )
+    const cached = Effect.map(
+      Metric.value(Metric.tagged(IdentityMetrics.cachedTokens, "credential", name)),
+      (s) => s.value
+    )
+    return Effect.gen(function*() {
+      yield* setNow
+      const before = {
+        ok: yield* count("success"),
+        rejected: yield* count("rejected-by-authority"),
+        cached: yield* cached
+      }
+      const first = yield* Effect.exit(TokenCredential.getToken(SCOPE))
+      assert.isTrue(Exit.isFailure(first))
+      yield* TokenCredential.getToken(SCOPE)
+      yield* TokenCredential.getToken(SCOPE) // from memory: no request
+      assert.strictEqual((yield* count("success")) - before.ok, 1)
+      assert.strictEqual((yield* count("rejected-by-authority")) - before.rejected, 1)
+      assert.strictEqual((yield* cached) - before.cached, 1)
+      const histogram = yield* Metric.value(Metric.tagged(IdentityMetrics.tokenRequestDuration, "credential", name))
+      assert.isAtLeast(histogram.count, 2)
+      assert.isAtLeast(histogram.max, 40)
+      for (const pair of Metric.unsafeSnapshot()) {
+        assert.notInclude(JSON.stringify(pair.metricKey), "metrics-secret-token")
+        assert.notInclude(JSON.stringify(pair.metricKey), "vault")
+      }
+    }).pipe(Effect.provide(layer), withEnv())
   })
 })

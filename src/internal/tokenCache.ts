@@ -1,15 +1,19 @@
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
 import { CredentialUnavailableError } from "../IdentityError.js"
+import * as IdentityMetrics from "../IdentityMetrics.js"
 import type * as TokenCache from "../TokenCache.js"
 
 /** @internal */
@@ -92,16 +96,57 @@ export const make = (options: {
     const entries = new Map<string, Entry>()
     const maxEntries = options.maxEntries ?? 1000
 
+    // metrics: tagged with the credential's name only, never a key (which holds scopes) nor a token
+    const requests = Metric.tagged(IdentityMetrics.tokenRequests, "credential", options.name)
+    const duration = Metric.tagged(IdentityMetrics.tokenRequestDuration, "credential", options.name)
+    const cached = Metric.tagged(IdentityMetrics.cachedTokens, "credential", options.name)
+    let cachedCount = 0
+    const setCached = (delta: number) => {
+      if (delta === 0) return
+      cachedCount += delta
+      cached.unsafeModify(delta, [])
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => setCached(-cachedCount)))
+
+    /** Counts the request by outcome and times it (with `Clock`). */
+    const measured = <E>(fetch: Effect.Effect<AccessToken, E>): Effect.Effect<AccessToken, E> =>
+      Effect.timed(Effect.exit(fetch)).pipe(
+        Effect.flatMap(([elapsed, exit]) =>
+          Effect.zipRight(
+            Effect.zipRight(
+              Metric.update(duration, Duration.toMillis(elapsed)),
+              Metric.increment(
+                Metric.tagged(
+                  requests,
+                  "outcome",
+                  Exit.isSuccess(exit)
+                    ? "success"
+                    : Option.match(Cause.failureOption(exit.cause), {
+                      onNone: () => Exit.isInterrupted(exit) ? "interrupted" : "defect",
+                      onSome: IdentityMetrics.outcomeOf
+                    })
+                )
+              )
+            ),
+            exit
+          )
+        )
+      )
+
     // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion): when a
     // new key arrives and the map is full, expired and empty entries go. Live tokens are never dropped.
     const sweep = (now: number) => {
       if (entries.size < maxEntries) return
       for (const [key, entry] of entries) {
-        if (entry.inflight === undefined && (entry.token === undefined || now >= entry.expiresOn)) entries.delete(key)
+        if (entry.inflight === undefined && (entry.token === undefined || now >= entry.expiresOn)) {
+          if (entry.token !== undefined) setCached(-1)
+          entries.delete(key)
+        }
       }
     }
 
     const store = (entry: Entry, token: AccessToken) => {
+      if (entry.token === undefined) setCached(1)
       entry.token = token
       entry.expiresOn = DateTime.toEpochMillis(token.expiresOn)
       entry.refreshOn = refreshOnMillis(token)
@@ -197,9 +242,10 @@ export const make = (options: {
         return Effect.as(run(entry, deferred, fetch, background), deferred)
       }))
 
-    const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
+    const get = <E>(key: string, request: Effect.Effect<AccessToken, E>, bypass: boolean) =>
       Effect.clockWith((clock): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
         const now = clock.unsafeCurrentTimeMillis()
+        const fetch = measured(request)
         let entry = entries.get(key)
         if (entry === undefined) {
           sweep(now)
