@@ -125,6 +125,16 @@ export * as SharedTokenCacheCredential from "./SharedTokenCacheCredential.js"
 /**
  * @since 0.1.0
  */
+export * as TestCredential from "./TestCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TestHttpClient from "./TestHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as TokenCache from "./TokenCache.js"
 
 /**
