@@ -51,6 +51,7 @@ import * as AuthorityHost from "./AuthorityHost.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -266,7 +267,7 @@ export const make = (
         )
       }).pipe(
         Effect.withSpan("AzureCliCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          attributes: Spans.attributes(name, scopes)
         })
       ))
   }).pipe(Effect.annotateLogs("module", name))

@@ -40,6 +40,7 @@ import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -202,7 +203,7 @@ export const make = (
         )
       }).pipe(
         Effect.withSpan("AzureDeveloperCliCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          attributes: Spans.attributes(name, scopes)
         })
       ))
   }).pipe(Effect.annotateLogs("module", name))

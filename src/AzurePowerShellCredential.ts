@@ -53,6 +53,7 @@ import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -354,7 +355,7 @@ export const make = (
         )
       }).pipe(
         Effect.withSpan("AzurePowerShellCredential.getToken", {
-          attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          attributes: Spans.attributes(name, scopes)
         })
       ))
   }).pipe(Effect.annotateLogs("module", name))

@@ -66,6 +66,7 @@ import {
   isIdentityError
 } from "./IdentityError.js"
 import * as BearerTokenProvider from "./internal/bearerTokenProvider.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 // -----------------------------------------------------------------------------
@@ -234,7 +235,7 @@ const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
       const program = TokenCredential.getToken(scopes, toOptions(options)).pipe(
         Effect.map(toAzureAccessToken),
         Effect.withSpan("AzureSdk.getToken", {
-          attributes: { scopes: typeof scopes === "string" ? [scopes] : scopes, tenantId: options?.tenantId }
+          attributes: Spans.attributes("AzureSdk", scopes, { tenant: options?.tenantId ?? undefined })
         })
       )
       const fiber = fork(program)
@@ -545,7 +546,7 @@ export const makeFromTokenCredential = (
           })
       ),
       Effect.withSpan("AzureSdk.fromTokenCredential.getToken", {
-        attributes: { credential: name, scopes: list, tenantId: getTokenOptions?.tenantId }
+        attributes: Spans.attributes(name, list, { tenant: getTokenOptions?.tenantId })
       })
     )
   })

@@ -46,6 +46,7 @@ import {
   ClientAuthenticationError,
   CredentialUnavailableError
 } from "./IdentityError.js"
+import * as Spans from "./internal/spans.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 import * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
@@ -359,7 +360,7 @@ export const make = (
       inner.getToken(scopes, getTokenOptions).pipe(
         Effect.mapError(wrap),
         Effect.withSpan(`${name}.getToken`, {
-          attributes: { credential: name, inner: inner.name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+          attributes: Spans.attributes(name, scopes, { inner: inner.name })
         })
       ))
   }).pipe(Effect.annotateLogs("module", name))

@@ -7,7 +7,9 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import {
+  AzureCliCredential,
   ChainedTokenCredential,
   ClientSecretCredential,
   DefaultAzureCredential,
@@ -15,7 +17,7 @@ import {
   TokenCredential
 } from "../src/index.js"
 import { captureLogs, failureOf, setNow, withEnv } from "./support/helpers.js"
-import { mockExecutor, notFound } from "./support/mockCommand.js"
+import { mockExecutor, notFound, output } from "./support/mockCommand.js"
 import { json, mockHttp, reset, tokenBody } from "./support/mockHttp.js"
 
 const SCOPE = "https://vault.azure.net/.default"
@@ -140,5 +142,57 @@ describe("diagnostics", () => {
         assert.notInclude(JSON.stringify(pair.metricKey), "vault")
       }
     }).pipe(Effect.provide(layer), withEnv())
+  })
+
+  it.effect("spans: every credential names its attributes azure.identity.*, and no span holds the token", () => {
+    const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+    const tracer = Tracer.make({
+      span: (name, parent, context, links, startTime, kind) => {
+        const attributes = new Map<string, unknown>()
+        spans.push({ name, attributes })
+        return {
+          _tag: "Span",
+          name,
+          spanId: String(spans.length),
+          traceId: "trace",
+          parent,
+          context,
+          status: { _tag: "Started", startTime },
+          attributes,
+          links,
+          sampled: true,
+          kind,
+          end: () => {},
+          attribute: (key, value) => {
+            attributes.set(key, value)
+          },
+          event: () => {},
+          addLinks: () => {}
+        }
+      },
+      context: (f) => f()
+    })
+    const cli = JSON.stringify({ accessToken: "span-secret-token", expires_on: 1_900_000_000, tokenType: "Bearer" })
+    const exec = mockExecutor(() => output(cli))
+    const layer = ChainedTokenCredential.layer(
+      ClientSecretCredential.layerConfig().pipe(Layer.provide(mockHttp(() => reset).layer)),
+      AzureCliCredential.layer()
+    ).pipe(Layer.provide(Layer.mergeAll(exec.layer, FileSystem.layerNoop({}))))
+    return Effect.gen(function*() {
+      yield* setNow
+      const token = yield* TokenCredential.getToken(SCOPE)
+      assert.strictEqual(token.credential, "AzureCliCredential")
+      const names = spans.map((s) => s.name)
+      assert.includeMembers(names, ["ChainedTokenCredential.getToken", "AzureCliCredential.getToken"])
+      for (const name of ["ChainedTokenCredential.getToken", "AzureCliCredential.getToken"]) {
+        const span = spans.find((s) => s.name === name)!
+        assert.strictEqual(span.attributes.get("azure.identity.scopes"), SCOPE, name)
+        assert.isString(span.attributes.get("azure.identity.credential"), name)
+        for (const key of span.attributes.keys()) assert.match(key, /^azure\.identity\.|^http\.|^code\./, name)
+      }
+      for (const span of spans) {
+        for (const value of span.attributes.values()) assert.notInclude(String(value), "span-secret-token")
+      }
+    }).pipe(Effect.provide(layer), Effect.withTracer(tracer), withEnv({ HOME: "/home/dev" }))
   })
 })
