@@ -48,6 +48,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import * as Tool from "./internal/developerTool.js"
@@ -189,7 +190,8 @@ export const make = (
     const executor = yield* CommandExecutor.CommandExecutor
     const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
       .setup(options, { windows: "az.cmd", posix: "az" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+    const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+      new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
     const reason = Option.orElse(
       problem,
       () =>
@@ -218,13 +220,16 @@ export const make = (
           timeout
         }).pipe(
           Effect.mapError((failure) =>
-            unavailable(Tool.describeRunFailure(failure, {
-              label: "Azure CLI",
-              executable,
-              installHint,
-              timeout,
-              tryCommand: `az account get-access-token --resource ${resource}`
-            }))
+            unavailable(
+              Tool.describeRunFailure(failure, {
+                label: "Azure CLI",
+                executable,
+                installHint,
+                timeout,
+                tryCommand: `az account get-access-token --resource ${resource}`
+              }),
+              Tool.runFailureCode(failure)
+            )
           )
         )
         const nowMillis = yield* Clock.currentTimeMillis

@@ -38,6 +38,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Tool from "./internal/developerTool.js"
 import * as Spans from "./internal/spans.js"
@@ -151,7 +152,8 @@ export const make = (
     const executor = yield* CommandExecutor.CommandExecutor
     const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
       .setup(options, { windows: "azd.exe", posix: "azd" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+    const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+      new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
     if (Option.isSome(problem)) return TokenCredential.make(name, () => Effect.fail(unavailable(problem.value)))
 
     const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
@@ -170,13 +172,16 @@ export const make = (
           timeout
         }).pipe(
           Effect.mapError((failure) =>
-            unavailable(Tool.describeRunFailure(failure, {
-              label: "Azure Developer CLI",
-              executable,
-              installHint,
-              timeout,
-              tryCommand: "azd auth token --output json"
-            }))
+            unavailable(
+              Tool.describeRunFailure(failure, {
+                label: "Azure Developer CLI",
+                executable,
+                installHint,
+                timeout,
+                tryCommand: "azd auth token --output json"
+              }),
+              Tool.runFailureCode(failure)
+            )
           )
         )
         const nowMillis = yield* Clock.currentTimeMillis

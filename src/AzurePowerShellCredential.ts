@@ -49,6 +49,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
@@ -282,7 +283,8 @@ export const make = (
     const executor = yield* CommandExecutor.CommandExecutor
     const { additionallyAllowedTenants, configuredTenant, executable, platform, problem, timeout } = yield* Tool
       .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+    const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+      new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
     if (Option.isSome(problem)) return TokenCredential.make(name, () => Effect.fail(unavailable(problem.value)))
     // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
     const executables = options.executable === undefined && platform.windows
@@ -308,13 +310,16 @@ export const make = (
           result = yield* Effect.either(runWith(next, resource, tenantId))
         }
         if (Either.isLeft(result)) {
-          return yield* Effect.fail(unavailable(Tool.describeRunFailure(result.left, {
-            label: "PowerShell",
-            executable: executables.join(", then "),
-            installHint,
-            timeout,
-            tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
-          })))
+          return yield* Effect.fail(unavailable(
+            Tool.describeRunFailure(result.left, {
+              label: "PowerShell",
+              executable: executables.join(", then "),
+              installHint,
+              timeout,
+              tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
+            }),
+            Tool.runFailureCode(result.left)
+          ))
         }
         const nowMillis = yield* Clock.currentTimeMillis
         return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)

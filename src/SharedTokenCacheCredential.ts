@@ -211,7 +211,8 @@ const loadCache = (
   candidates: ReadonlyArray<string>
 ): Effect.Effect<Loaded, CredentialUnavailableError> =>
   Effect.gen(function*() {
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+    const unavailable = (reason: string) =>
+      new CredentialUnavailableError({ credential: name, reason, code: "not-signed-in" })
     for (const path of candidates) {
       const text = yield* fs.readFileString(path).pipe(
         Effect.map(Option.some),
@@ -337,7 +338,9 @@ export const make = (
           homeAccountId: record?.homeAccountId
         })
         if (Either.isLeft(selected)) {
-          return yield* Effect.fail(new CredentialUnavailableError({ credential: name, reason: selected.left }))
+          return yield* Effect.fail(
+            new CredentialUnavailableError({ credential: name, reason: selected.left, code: "not-signed-in" })
+          )
         }
         const { account, refreshTokens } = selected.right
         const realm = Msal.realmFor(account, tenantId)
@@ -423,14 +426,22 @@ export const make = (
     return TokenCredential.make(name, (scopes, getTokenOptions) => {
       const validScopes = AuthorityHost.validateScopes(scopes)
       if (Either.isLeft(validScopes)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: validScopes.left }))
+        return Effect.fail(
+          new CredentialUnavailableError({
+            credential: name,
+            reason: validScopes.left,
+            code: "invalid-configuration"
+          })
+        )
       }
       const requested = getTokenOptions?.tenantId?.trim() || undefined
       const tenant = configuredTenant === undefined && requested === undefined
         ? Either.right("organizations")
         : AuthorityHost.resolveTenant({ configured: configuredTenant, requested, additionallyAllowedTenants })
       if (Either.isLeft(tenant)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left }))
+        return Effect.fail(
+          new CredentialUnavailableError({ credential: name, reason: tenant.left, code: "invalid-configuration" })
+        )
       }
       const enableCae = getTokenOptions?.enableCae === true
       const claims = mergeClaims(getTokenOptions?.claims, enableCae)
@@ -481,7 +492,13 @@ export const layerConfig = (
             TokenCredential.make(
               name,
               () =>
-                Effect.fail(new CredentialUnavailableError({ credential: name, reason: describeConfigError(error) }))
+                Effect.fail(
+                  new CredentialUnavailableError({
+                    credential: name,
+                    reason: describeConfigError(error),
+                    code: "not-configured"
+                  })
+                )
             )
           ),
         onSuccess: make

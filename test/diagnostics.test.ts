@@ -37,6 +37,16 @@ describe("diagnostics", () => {
       yield* TestClock.adjust("1 second")
       const error = failureOf(yield* Fiber.join(fiber))
       assert.strictEqual(error._tag, "ChainedAuthenticationError")
+      if (error._tag === "ChainedAuthenticationError") {
+        const codes = Object.fromEntries(error.errors.map((e) => [e.credential, e.code]))
+        assert.strictEqual(codes["EnvironmentCredential"], "not-configured")
+        assert.strictEqual(codes["WorkloadIdentityCredential"], "not-configured")
+        assert.strictEqual(codes["ManagedIdentityCredential"], "endpoint-unreachable")
+        assert.strictEqual(codes["SharedTokenCacheCredential"], "not-signed-in")
+        assert.strictEqual(codes["AzureCliCredential"], "tool-missing")
+        assert.strictEqual(codes["AzurePowerShellCredential"], "tool-missing")
+        assert.strictEqual(codes["AzureDeveloperCliCredential"], "tool-missing")
+      }
       const debug = logs.lines.filter((l) => l.startsWith("DEBUG"))
       assert.isTrue(debug.some((l) => l.includes("is unavailable, trying the next link")), debug.join("\n"))
       const noise = logs.lines.filter((l) => l.includes("Fiber terminated"))

@@ -15,6 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
+import type * as IdentityError from "../IdentityError.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
 export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
@@ -315,6 +316,10 @@ export const setup = (
       problem: Either.isLeft(validTenant) ? Option.some(validTenant.left) : Option.none()
     }
   })
+
+/** The reason code of a run failure. @internal */
+export const runFailureCode = (failure: RunFailure): IdentityError.ReasonCode =>
+  failure._tag === "NotFound" ? "tool-missing" : failure._tag === "Timeout" ? "timeout" : "tool-failed"
 
 /**
  * Why a tool could not be run, as the reason its credential is unavailable: not installed (with how to install it),
