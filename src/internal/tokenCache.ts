@@ -1,20 +1,17 @@
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
 import { CredentialUnavailableError } from "../IdentityError.js"
-import * as IdentityMetrics from "../IdentityMetrics.js"
 import type * as TokenCache from "../TokenCache.js"
+import * as CacheMetrics from "./metrics.js"
 
 /** @internal */
 export type Decision = "fresh" | "refresh" | "expired"
@@ -96,42 +93,8 @@ export const make = (options: {
     const entries = new Map<string, Entry>()
     const maxEntries = options.maxEntries ?? 1000
 
-    // metrics: tagged with the credential's name only, never a key (which holds scopes) nor a token
-    const requests = Metric.tagged(IdentityMetrics.tokenRequests, "credential", options.name)
-    const duration = Metric.tagged(IdentityMetrics.tokenRequestDuration, "credential", options.name)
-    const cached = Metric.tagged(IdentityMetrics.cachedTokens, "credential", options.name)
-    let cachedCount = 0
-    const setCached = (delta: number) => {
-      if (delta === 0) return
-      cachedCount += delta
-      cached.unsafeModify(delta, [])
-    }
-    yield* Effect.addFinalizer(() => Effect.sync(() => setCached(-cachedCount)))
-
-    /** Counts the request by outcome and times it (with `Clock`). */
-    const measured = <E>(fetch: Effect.Effect<AccessToken, E>): Effect.Effect<AccessToken, E> =>
-      Effect.timed(Effect.exit(fetch)).pipe(
-        Effect.flatMap(([elapsed, exit]) =>
-          Effect.zipRight(
-            Effect.zipRight(
-              Metric.update(duration, Duration.toMillis(elapsed)),
-              Metric.increment(
-                Metric.tagged(
-                  requests,
-                  "outcome",
-                  Exit.isSuccess(exit)
-                    ? "success"
-                    : Option.match(Cause.failureOption(exit.cause), {
-                      onNone: () => Exit.isInterrupted(exit) ? "interrupted" : "defect",
-                      onSome: IdentityMetrics.outcomeOf
-                    })
-                )
-              )
-            ),
-            exit
-          )
-        )
-      )
+    const metrics = CacheMetrics.forCache(options.name)
+    yield* Effect.addFinalizer(() => metrics.release)
 
     // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion): when a
     // new key arrives and the map is full, expired and empty entries go. Live tokens are never dropped.
@@ -139,14 +102,14 @@ export const make = (options: {
       if (entries.size < maxEntries) return
       for (const [key, entry] of entries) {
         if (entry.inflight === undefined && (entry.token === undefined || now >= entry.expiresOn)) {
-          if (entry.token !== undefined) setCached(-1)
+          if (entry.token !== undefined) metrics.cachedDelta(-1)
           entries.delete(key)
         }
       }
     }
 
     const store = (entry: Entry, token: AccessToken) => {
-      if (entry.token === undefined) setCached(1)
+      if (entry.token === undefined) metrics.cachedDelta(1)
       entry.token = token
       entry.expiresOn = DateTime.toEpochMillis(token.expiresOn)
       entry.refreshOn = refreshOnMillis(token)
@@ -242,10 +205,9 @@ export const make = (options: {
         return Effect.as(run(entry, deferred, fetch, background), deferred)
       }))
 
-    const get = <E>(key: string, request: Effect.Effect<AccessToken, E>, bypass: boolean) =>
+    const get = <E>(key: string, fetch: Effect.Effect<AccessToken, E>, bypass: boolean) =>
       Effect.clockWith((clock): Effect.Effect<AccessToken, E | CredentialUnavailableError> => {
         const now = clock.unsafeCurrentTimeMillis()
-        const fetch = measured(request)
         let entry = entries.get(key)
         if (entry === undefined) {
           sweep(now)
@@ -254,7 +216,7 @@ export const make = (options: {
         }
         const e = entry
         if (bypass) {
-          return Effect.tap(withPersistence(key, fetch, "none"), (token) => {
+          return Effect.tap(withPersistence(key, metrics.measured(fetch), "none"), (token) => {
             store(e, token)
           })
         }
@@ -263,7 +225,7 @@ export const make = (options: {
           if (decision === "fresh") return Effect.succeed(e.token)
           if (decision === "refresh") {
             if (e.inflight === undefined && now >= e.nextBackgroundAttempt) {
-              return Effect.as(start(e, withPersistence(key, fetch, "fresh"), true), e.token)
+              return Effect.as(start(e, withPersistence(key, metrics.measured(fetch), "fresh"), true), e.token)
             }
             return Effect.succeed(e.token)
           }
@@ -271,7 +233,7 @@ export const make = (options: {
         if (e.inflight !== undefined) {
           return Deferred.await(e.inflight as Deferred.Deferred<AccessToken, E | CredentialUnavailableError>)
         }
-        return Effect.flatMap(start(e, withPersistence(key, fetch, "usable"), false), Deferred.await)
+        return Effect.flatMap(start(e, withPersistence(key, metrics.measured(fetch), "usable"), false), Deferred.await)
       })
 
     return { get, size: () => entries.size }
