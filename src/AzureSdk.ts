@@ -50,6 +50,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
@@ -232,7 +233,10 @@ const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
           new CredentialUnavailableError({ credential: "AzureSdk", reason: "the credential was closed" })
         ))
       }
-      const program = TokenCredential.getToken(scopes, toOptions(options)).pipe(
+      // the fiber reports its failure to this promise: not an unhandled error to log (set in the fiber, after the
+      // runtime's references are installed)
+      const program = FiberRef.set(FiberRef.unhandledErrorLogLevel, Option.none()).pipe(
+        Effect.zipRight(TokenCredential.getToken(scopes, toOptions(options))),
         Effect.map(toAzureAccessToken),
         Effect.withSpan("AzureSdk.getToken", {
           attributes: Spans.attributes("AzureSdk", scopes, { tenant: options?.tenantId ?? undefined })

@@ -10,10 +10,13 @@ import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
 import {
   AzureCliCredential,
+  AzureSdk,
   ChainedTokenCredential,
   ClientSecretCredential,
   DefaultAzureCredential,
+  IdentityError,
   IdentityMetrics,
+  TestCredential,
   TokenCredential
 } from "../src/index.js"
 import { captureLogs, failureOf, setNow, withEnv } from "./support/helpers.js"
@@ -70,6 +73,32 @@ describe("diagnostics", () => {
       assert.deepStrictEqual(logs.lines.filter((l) => l.includes("Fiber terminated")), [])
     }).pipe(Effect.provide(layer), Effect.provide(logs.layer), withEnv())
   })
+
+  it.effect("a developer tool that is missing, alone, logs no defect either", () => {
+    const logs = captureLogs()
+    const layer = AzureCliCredential.layer().pipe(
+      Layer.provide(Layer.mergeAll(mockExecutor(() => notFound).layer, FileSystem.layerNoop({})))
+    )
+    return Effect.gen(function*() {
+      yield* setNow
+      const error = failureOf(yield* Effect.exit(TokenCredential.getToken(SCOPE)))
+      assert.strictEqual(error._tag === "CredentialUnavailableError" ? error.code : error._tag, "tool-missing")
+      assert.deepStrictEqual(logs.lines.filter((l) => l.includes("Fiber terminated")), [])
+    }).pipe(Effect.provide(layer), Effect.provide(logs.layer), withEnv({ HOME: "/home/dev" }))
+  })
+
+  it.live("AzureSdk.toTokenCredential: a rejected getToken logs no defect", () =>
+    Effect.gen(function*() {
+      const logs = captureLogs()
+      const failing = TestCredential.layer({
+        outcomes: [new IdentityError.CredentialUnavailableError({ credential: "TestCredential", reason: "scripted" })]
+      })
+      const sdk = AzureSdk.toTokenCredential(Layer.merge(failing, logs.layer))
+      const rejected = yield* Effect.promise(() => sdk.getToken(SCOPE).then(() => "resolved", () => "rejected"))
+      yield* Effect.promise(() => sdk.close())
+      assert.strictEqual(rejected, "rejected")
+      assert.deepStrictEqual(logs.lines.filter((l) => l.includes("Fiber terminated")), [])
+    }))
 
   it.effect("the chain's token names the link that produced it; errors carry a reason code", () => {
     const okHttp = mockHttp(() => json(200, tokenBody("metrics-secret-token")))
