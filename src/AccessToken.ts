@@ -21,6 +21,13 @@ export interface AccessToken {
   readonly refreshOn: Option.Option<DateTime.Utc>
   /** `"Bearer"` unless the service says otherwise. */
   readonly tokenType: string
+  /**
+   * The credential that produced the token, e.g. `AzureCliCredential`: set by `ChainedTokenCredential` (and so
+   * `DefaultAzureCredential`) to the link that won, and by `TestCredential`. For diagnostics only.
+   *
+   * @since 0.1.0
+   */
+  readonly credential?: string | undefined
 }
 
 /**

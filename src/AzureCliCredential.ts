@@ -48,10 +48,12 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -191,7 +193,8 @@ export const make = (
       const executor = yield* CommandExecutor.CommandExecutor
       const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
         .setup(options, { windows: "az.cmd", posix: "az" })
-      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
       if (options.subscription !== undefined) yield* Tool.validateSubscription(options.subscription)
 
       const cache = yield* TokenCacheEngine.make({
@@ -219,7 +222,7 @@ export const make = (
                 installHint,
                 timeout,
                 tryCommand: `az account get-access-token --resource ${resource}`
-              }))
+              }), Tool.runFailureCode(failure))
             )
           )
           const nowMillis = yield* Clock.currentTimeMillis
@@ -262,7 +265,7 @@ export const make = (
           )
         }).pipe(
           Effect.withSpan("AzureCliCredential.getToken", {
-            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+            attributes: Spans.attributes(name, scopes)
           })
         ))
     })

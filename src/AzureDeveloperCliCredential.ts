@@ -38,9 +38,11 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -153,7 +155,8 @@ export const make = (
       const executor = yield* CommandExecutor.CommandExecutor
       const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
         .setup(options, { windows: "azd.exe", posix: "azd" })
-      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
 
       const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
 
@@ -177,7 +180,7 @@ export const make = (
                 installHint,
                 timeout,
                 tryCommand: "azd auth token --output json"
-              }))
+              }), Tool.runFailureCode(failure))
             )
           )
           const nowMillis = yield* Clock.currentTimeMillis
@@ -204,7 +207,7 @@ export const make = (
           )
         }).pipe(
           Effect.withSpan("AzureDeveloperCliCredential.getToken", {
-            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+            attributes: Spans.attributes(name, scopes)
           })
         ))
     })

@@ -49,11 +49,13 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
+import type * as IdentityError from "./IdentityError.js"
 import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -284,7 +286,8 @@ export const make = (
       const executor = yield* CommandExecutor.CommandExecutor
       const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
         .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
-      const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+      new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
       // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
       const executables = options.executable === undefined && platform.windows
         ? [executable, "powershell.exe"]
@@ -315,7 +318,7 @@ export const make = (
               installHint,
               timeout,
               tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
-            })))
+            }), Tool.runFailureCode(result.left)))
           }
           const nowMillis = yield* Clock.currentTimeMillis
           return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)
@@ -356,7 +359,7 @@ export const make = (
           )
         }).pipe(
           Effect.withSpan("AzurePowerShellCredential.getToken", {
-            attributes: { credential: name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+            attributes: Spans.attributes(name, scopes)
           })
         ))
     })

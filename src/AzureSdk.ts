@@ -50,6 +50,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
@@ -67,6 +68,7 @@ import {
 } from "./IdentityError.js"
 import * as BearerTokenProvider from "./internal/bearerTokenProvider.js"
 import * as Peek from "./internal/peek.js"
+import * as Spans from "./internal/spans.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 // -----------------------------------------------------------------------------
@@ -295,10 +297,13 @@ const makeSdkCredential = (fork: Fork, isClosed: () => boolean): {
       if (token !== undefined) return Promise.resolve(toAzureAccessToken(token))
     }
     return new Promise<CoreAuth.AccessToken>((resolve, reject) => {
-      const program = TokenCredential.getToken(scopes, toOptions(options)).pipe(
+      // the fiber reports its failure to this promise: not an unhandled error to log (set in the fiber, after the
+      // runtime's references are installed)
+      const program = FiberRef.set(FiberRef.unhandledErrorLogLevel, Option.none()).pipe(
+        Effect.zipRight(TokenCredential.getToken(scopes, toOptions(options))),
         Effect.map(toAzureAccessToken),
         Effect.withSpan("AzureSdk.getToken", {
-          attributes: { scopes: typeof scopes === "string" ? [scopes] : scopes, tenantId: options?.tenantId }
+          attributes: Spans.attributes("AzureSdk", scopes, { tenant: options?.tenantId ?? undefined })
         })
       )
       const fiber = fork(fast === undefined ? Effect.zipRight(capture, program) : program)
@@ -611,7 +616,7 @@ export const makeFromTokenCredential = (
           })
       ),
       Effect.withSpan("AzureSdk.fromTokenCredential.getToken", {
-        attributes: { credential: name, scopes: list, tenantId: getTokenOptions?.tenantId }
+        attributes: Spans.attributes(name, list, { tenant: getTokenOptions?.tenantId })
       })
     )
   })

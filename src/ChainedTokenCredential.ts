@@ -40,6 +40,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "./AccessToken.js"
 import type { IdentityError, LinkError } from "./IdentityError.js"
@@ -113,14 +114,24 @@ export const makeWith = (
       const attempt = (index: number): Effect.Effect<Attempt, typeof Continue> => {
         const link = links[index]!
         // links know they are in a chain: a managed identity then gives up on an absent IMDS at once
-        return Effect.timed(Effect.either(asLink(link.getToken(scopes, getTokenOptions)))).pipe(
+        // a link's failure is handled here: fibers it forks (its token request) must not log it as unhandled
+        const linkToken = Effect.withUnhandledErrorLogLevel(
+          asLink(link.getToken(scopes, getTokenOptions)),
+          Option.none()
+        )
+        return Effect.timed(Effect.either(linkToken)).pipe(
           Effect.flatMap(([elapsed, result]): Effect.Effect<Attempt, typeof Continue> => {
             const took = `${Math.round(Duration.toMillis(elapsed))} ms`
             if (result._tag === "Right") {
               if (remember) winner = index
               return Effect.logDebug(`${chainName}: ${link.name} returned a token (${took})`).pipe(
                 Effect.annotateLogs("credential", link.name),
-                Effect.as<Attempt>({ _tag: "Token", token: result.right })
+                Effect.as<Attempt>({
+                  _tag: "Token",
+                  token: result.right.credential === undefined
+                    ? { ...result.right, credential: link.name }
+                    : result.right
+                })
               )
             }
             const { continuable, errors } = classify(result.left)
@@ -155,7 +166,10 @@ export const makeWith = (
       )
     }).pipe(
       Effect.withSpan(`${chainName}.getToken`, {
-        attributes: { credential: chainName, scopes: typeof scopes === "string" ? [scopes] : scopes }
+        attributes: {
+          "azure.identity.credential": chainName,
+          "azure.identity.scopes": typeof scopes === "string" ? scopes : scopes.join(" ")
+        }
       })
     )
 

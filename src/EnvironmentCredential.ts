@@ -47,6 +47,7 @@ import {
   CredentialUnavailableError
 } from "./IdentityError.js"
 import * as Peek from "./internal/peek.js"
+import * as Spans from "./internal/spans.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 import * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
@@ -270,7 +271,11 @@ const rename = (source: string) => (error: IdentityError): IdentityError => {
   const prefix = (credential: string, reason: string) => `${credential} (from ${source}): ${reason}`
   switch (error._tag) {
     case "CredentialUnavailableError":
-      return new CredentialUnavailableError({ credential: name, reason: prefix(error.credential, error.reason) })
+      return new CredentialUnavailableError({
+        credential: name,
+        reason: prefix(error.credential, error.reason),
+        code: error.code
+      })
     case "AuthenticationRequiredError":
       return new AuthenticationRequiredError({
         ...error,
@@ -323,7 +328,10 @@ export const make = (
       case "None":
         return TokenCredential.make(
           name,
-          () => Effect.fail(new CredentialUnavailableError({ credential: name, reason: selection.reason }))
+          () =>
+            Effect.fail(
+              new CredentialUnavailableError({ credential: name, reason: selection.reason, code: "not-configured" })
+            )
         )
       case "ClientSecret":
         inner = yield* ClientSecretCredential.make({ ...common, ...selection })
@@ -355,7 +363,7 @@ export const make = (
         inner.getToken(scopes, getTokenOptions).pipe(
           Effect.mapError(wrap),
           Effect.withSpan(`${name}.getToken`, {
-            attributes: { credential: name, inner: inner.name, scopes: typeof scopes === "string" ? [scopes] : scopes }
+            attributes: Spans.attributes(name, scopes, { inner: inner.name })
           })
         )
     )

@@ -17,6 +17,45 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
+ * A machine-readable reason, beside the human-readable `reason` text, for programs that branch on why a credential
+ * failed (alerting, retry, a "sign in again" prompt). The text may change between versions; these codes do not.
+ *
+ * - `not-configured`: a setting the credential needs is absent (environment variables, options, a file).
+ * - `invalid-configuration`: a setting is present but unusable (a malformed certificate, a bad tenant id).
+ * - `endpoint-unreachable`: no answer from an endpoint (token endpoint, IMDS, a managed-identity source).
+ * - `timeout`: an endpoint or a tool did not answer in time.
+ * - `tool-missing`: a developer tool (`az`, `azd`, `pwsh`) is not installed or not on `PATH`.
+ * - `not-signed-in`: a developer tool or a cache has no signed-in account (`az login` …).
+ * - `tool-failed`: a developer tool ran and failed for another reason.
+ * - `rejected-by-authority`: the authority answered with an OAuth error (wrong secret, unknown client, AADSTS…).
+ * - `invalid-response`: the authority answered with something that is not a token nor an OAuth error.
+ * - `interaction-required`: a user must sign in again (`AuthenticationRequiredError`).
+ * - `unknown`: not classified (yet).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ReasonCode = Schema.Literal(
+  "not-configured",
+  "invalid-configuration",
+  "endpoint-unreachable",
+  "timeout",
+  "tool-missing",
+  "not-signed-in",
+  "tool-failed",
+  "rejected-by-authority",
+  "invalid-response",
+  "interaction-required",
+  "unknown"
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReasonCode = typeof ReasonCode.Type
+
+/**
  * @since 0.1.0
  * @category errors
  */
@@ -26,7 +65,9 @@ export class CredentialUnavailableError extends Schema.TaggedError<CredentialUna
   /** The credential that could not try, e.g. `ClientSecretCredential`. */
   credential: Schema.String,
   /** Why, and what to do about it. */
-  reason: Schema.String
+  reason: Schema.String,
+  /** Why, as a machine-readable {@link ReasonCode}; `"unknown"` when the construction site did not say. */
+  code: Schema.optionalWith(ReasonCode, { default: () => "unknown" })
 }) {
   override get message(): string {
     return `${this.credential} is unavailable: ${this.reason}`
@@ -67,6 +108,8 @@ export class ClientAuthenticationError extends Schema.TaggedError<ClientAuthenti
   credential: Schema.String,
   /** What went wrong, and what to do about it. */
   reason: Schema.String,
+  /** What went wrong, as a machine-readable {@link ReasonCode}; `"unknown"` when the construction site did not say. */
+  code: Schema.optionalWith(ReasonCode, { default: () => "unknown" }),
   /** HTTP status of the answer, when there was one. */
   status: Schema.optional(Schema.Number),
   /** OAuth error code, e.g. `invalid_client`. */
@@ -94,7 +137,9 @@ export class AuthenticationRequiredError extends Schema.TaggedError<Authenticati
   credential: Schema.String,
   reason: Schema.String,
   scopes: Schema.Array(Schema.String),
-  claims: Schema.optional(Schema.String)
+  claims: Schema.optional(Schema.String),
+  /** Always `"interaction-required"` unless the construction site says otherwise. */
+  code: Schema.optionalWith(ReasonCode, { default: () => "interaction-required" })
 }) {
   override get message(): string {
     return `${this.credential} needs user interaction: ${this.reason}`

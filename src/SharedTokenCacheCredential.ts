@@ -224,7 +224,8 @@ const loadCache = (
   candidates: ReadonlyArray<string>
 ): Effect.Effect<Loaded, CredentialUnavailableError> =>
   Effect.gen(function*() {
-    const unavailable = (reason: string) => new CredentialUnavailableError({ credential: name, reason })
+    const unavailable = (reason: string) =>
+      new CredentialUnavailableError({ credential: name, reason, code: "not-signed-in" })
     for (const path of candidates) {
       const text = yield* BoundedFile.readText(fs, path, BoundedFile.limits.msalCache).pipe(
         Effect.map(Option.some),
@@ -357,7 +358,7 @@ export const make = (
           homeAccountId: record?.homeAccountId
         })
         if (Either.isLeft(selected)) {
-          return yield* Effect.fail(new CredentialUnavailableError({ credential: name, reason: selected.left }))
+          return yield* Effect.fail(new CredentialUnavailableError({ credential: name, reason: selected.left, code: "not-signed-in" }))
         }
         const { account, refreshTokens } = selected.right
         const realm = Msal.realmFor(account, tenantId)
@@ -443,14 +444,18 @@ export const make = (
     return TokenCredential.make(name, (scopes, getTokenOptions) => {
       const validScopes = AuthorityHost.validateScopes(scopes)
       if (Either.isLeft(validScopes)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: validScopes.left.message }))
+        return Effect.fail(new CredentialUnavailableError({
+            credential: name,
+            reason: validScopes.left.message,
+            code: "invalid-configuration"
+          }))
       }
       const requested = getTokenOptions?.tenantId?.trim() || undefined
       const tenant = configuredTenant === undefined && requested === undefined
         ? Either.right("organizations")
         : AuthorityHost.resolveTenant({ configured: configuredTenant, requested, additionallyAllowedTenants })
       if (Either.isLeft(tenant)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left.message }))
+        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left.message, code: "invalid-configuration" }))
       }
       const enableCae = getTokenOptions?.enableCae === true
       const claims = mergeClaims(getTokenOptions?.claims, enableCae)
@@ -501,7 +506,13 @@ export const layerConfig = (
             TokenCredential.make(
               name,
               () =>
-                Effect.fail(new CredentialUnavailableError({ credential: name, reason: describeConfigError(error) }))
+                Effect.fail(
+                  new CredentialUnavailableError({
+                    credential: name,
+                    reason: describeConfigError(error),
+                    code: "not-configured"
+                  })
+                )
             )
           ),
         onSuccess: make

@@ -95,6 +95,11 @@ export * as IdentityError from "./IdentityError.js"
 /**
  * @since 0.1.0
  */
+export * as IdentityMetrics from "./IdentityMetrics.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ManagedIdentityCredential from "./ManagedIdentityCredential.js"
 
 /**
@@ -116,6 +121,16 @@ export * as RetryOptions from "./RetryOptions.js"
  * @since 0.1.0
  */
 export * as SharedTokenCacheCredential from "./SharedTokenCacheCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TestCredential from "./TestCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TestHttpClient from "./TestHttpClient.js"
 
 /**
  * @since 0.1.0

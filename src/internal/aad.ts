@@ -188,6 +188,7 @@ export const interpret = (
       return Either.left(
         new ClientAuthenticationError({
           credential,
+          code: "invalid-response",
           ...(failure.status !== undefined ? { status: failure.status } : {}),
           reason: `the token endpoint ${outcome.url} answered HTTP ${failure.status} with a body larger than ` +
             `${maxBodyBytes} bytes, which was not read: check that the authority host points at Microsoft Entra ID`
@@ -197,6 +198,11 @@ export const interpret = (
     return Either.left(
       new CredentialUnavailableError({
         credential,
+        code: failure.kind === "invalid-url"
+          ? "invalid-configuration"
+          : failure.kind === "timeout"
+          ? "timeout"
+          : "endpoint-unreachable",
         reason: failure.kind === "invalid-url"
           ? `the token endpoint URL ${outcome.url} is invalid: check the authority host and tenant id`
           : `no answer from the token endpoint ${outcome.url}${after} (${
@@ -225,6 +231,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with ${
           describeBody(scrubbed)
@@ -237,6 +244,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} without a usable token (${
           describeParseError(decoded.left)
@@ -250,6 +258,7 @@ const interpretSuccess = (
     return Either.left(
       new ClientAuthenticationError({
         credential,
+        code: "invalid-response",
         status: response.status,
         reason: `the token endpoint ${outcome.url} answered HTTP ${response.status} with an expires_in beyond any ` +
           `representable date: check that the authority host points at Microsoft Entra ID`
@@ -282,6 +291,7 @@ const interpretError = (credential: string, outcome: Outcome, response: RawRespo
     const transient = response.status === 429 || response.status >= 500
     return new ClientAuthenticationError({
       credential,
+      code: "invalid-response",
       status: response.status,
       reason: `the token endpoint ${outcome.url} answered HTTP ${response.status}${after} with ${
         Option.isSome(json) ? "a JSON body that is not an OAuth error" : describeBody(response)
@@ -296,6 +306,7 @@ const interpretError = (credential: string, outcome: Outcome, response: RawRespo
     : Scrub.sanitize(body.error_description.split(/\r?\n/)[0] ?? "", { maxLength: Scrub.defaultMaxLength })
   return new ClientAuthenticationError({
     credential,
+    code: "rejected-by-authority",
     status: response.status,
     error: body.error,
     ...(body.error_description !== undefined ? { errorDescription: body.error_description } : {}),

@@ -86,7 +86,10 @@ export const invalid = (argument: string, reason: string): Effect.Effect<never, 
 
 /** A credential that can never try, with the reason. @internal */
 export const unavailable = (credential: string, reason: string): TokenCredential.Service =>
-  TokenCredential.make(credential, () => Effect.fail(new CredentialUnavailableError({ credential, reason })))
+  TokenCredential.make(
+    credential,
+    () => Effect.fail(new CredentialUnavailableError({ credential, reason, code: "not-configured" }))
+  )
 
 /**
  * The one place where a credential's failed set-up becomes a credential that is unavailable: the layer still
@@ -98,11 +101,17 @@ export const orUnavailable = <R>(
   credential: string,
   setup: Effect.Effect<TokenCredential.Service, InvalidArgumentError, R>
 ): Effect.Effect<TokenCredential.Service, never, R> =>
-  Effect.catchTag(setup, "InvalidArgumentError", (error) => Effect.succeed(unavailable(credential, error.message)))
+  Effect.catchTag(setup, "InvalidArgumentError", (error) =>
+    Effect.succeed(
+      TokenCredential.make(credential, () =>
+        Effect.fail(
+          new CredentialUnavailableError({ credential, reason: error.message, code: "invalid-configuration" })
+        ))
+    ))
 
 /** An `InvalidArgumentError` met while serving a `getToken` call, as the credential's error. @internal */
 export const unavailableFor = (credential: string) => (error: InvalidArgumentError): CredentialUnavailableError =>
-  new CredentialUnavailableError({ credential, reason: error.message })
+  new CredentialUnavailableError({ credential, reason: error.message, code: "invalid-configuration" })
 
 /** Validates scopes and picks the tenant for one `getToken` call. @internal */
 export const prepare = (
@@ -230,7 +239,7 @@ export const makeClientCredentials = (
 
 /** @internal */
 export const unavailableError = (credential: string, reason: string): CredentialUnavailableError =>
-  new CredentialUnavailableError({ credential, reason })
+  new CredentialUnavailableError({ credential, reason, code: "not-configured" })
 
 /** A configuration error as a sentence naming the variables, never their values. @internal */
 export const describeConfigError = (error: ConfigError.ConfigError): string => {

@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
+import type * as IdentityError from "../IdentityError.js"
 import { InvalidArgumentError } from "../IdentityError.js"
 import type { ToolOutput } from "../TokenCredential.js"
 import * as Scrub from "./scrub.js"
@@ -354,6 +355,10 @@ export const setup = (
       configuredTenant
     }
   })
+
+/** The reason code of a run failure. @internal */
+export const runFailureCode = (failure: RunFailure): IdentityError.ReasonCode =>
+  failure._tag === "NotFound" ? "tool-missing" : failure._tag === "Timeout" ? "timeout" : "tool-failed"
 
 /**
  * Why a tool could not be run, as the reason its credential is unavailable: not installed (with how to install it),

@@ -17,6 +17,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -97,7 +98,8 @@ export const start = <A, E>(
       )
     )
     let fiber: Fiber.RuntimeFiber<A, E> | undefined
-    return Effect.map(Effect.forkIn(run, options.scope), (forked) => {
+    // its waiters handle its failure: not an "unhandled error" for the debug log
+    return Effect.map(Effect.forkIn(Effect.withUnhandledErrorLogLevel(run, Option.none()), options.scope), (forked) => {
       fiber = forked
       slot.flight = forked
       slot.until = Infinity

@@ -17,6 +17,7 @@ import type {
   Service,
   TokenCache as TokenCacheId
 } from "../TokenCache.js"
+import * as CacheMetrics from "./metrics.js"
 import * as SingleFlight from "./singleFlight.js"
 
 /** @internal */
@@ -178,6 +179,9 @@ export const make = (options: {
     const maxEntries = Math.max(1, options.maxEntries ?? defaultMaxEntries)
     const holdMillis = holdFor(options.failureHoldMillis ?? policy.failureHoldMillis)
 
+    const metrics = CacheMetrics.forCache(options.name)
+    yield* Effect.addFinalizer(() => metrics.release)
+
     const dead = (entry: Entry, now: number) =>
       SingleFlight.current(entry, now) === undefined && (entry.token === undefined || now >= entry.mustRefreshAt)
 
@@ -192,10 +196,12 @@ export const make = (options: {
         if (budget-- <= 0) break
         entries.delete(key)
         if (!dead(entry, now)) entries.set(key, entry)
+        else if (entry.token !== undefined) metrics.cachedDelta(-1)
       }
       if (entries.size < maxEntries) return
       for (const [key, entry] of entries) {
         if (!SingleFlight.running(entry)) {
+          if (entry.token !== undefined) metrics.cachedDelta(-1)
           entries.delete(key)
           if (entries.size < maxEntries) return
         }
@@ -204,6 +210,7 @@ export const make = (options: {
 
     const store = (entry: Entry, token: AccessToken, now: number) => {
       const expiresOn = DateTime.toEpochMillis(token.expiresOn)
+      if (entry.token === undefined) metrics.cachedDelta(1)
       entry.token = token
       entry.mustRefreshAt = mustRefreshAtMillis(now, expiresOn)
       entry.refreshOn = Math.min(refreshOnMillis(token), entry.mustRefreshAt)
@@ -311,7 +318,7 @@ export const make = (options: {
           }
           const e = entry
           if (bypass) {
-            return Effect.tap(withPersistence(key, fetch, "none"), (token) =>
+            return Effect.tap(withPersistence(key, metrics.measured(fetch), "none"), (token) =>
               Effect.map(Clock.currentTimeMillis, (at) => {
                 store(e, token, at)
               }))
@@ -323,14 +330,14 @@ export const make = (options: {
             }
             if (decision === "refresh") {
               if (SingleFlight.current(e, now) === undefined && now >= e.until) {
-                return Effect.as(start(e, withPersistence(key, fetch, "fresh"), true), e.token)
+                return Effect.as(start(e, withPersistence(key, metrics.measured(fetch), "fresh"), true), e.token)
               }
               return Effect.succeed(e.token)
             }
           }
           // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
           return Effect.flatMap(
-            start(e, withPersistence(key, fetch, "usable"), false),
+            start(e, withPersistence(key, metrics.measured(fetch), "usable"), false),
             SingleFlight.wait
           ) as Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
         }

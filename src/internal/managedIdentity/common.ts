@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as AccessToken from "../../AccessToken.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "../../IdentityError.js"
+import type * as IdentityError from "../../IdentityError.js"
 import { libraryVersion, userAgent } from "../aad.js"
 import type { Outcome, RawResponse, RetryPolicy } from "../http.js"
 import { describeBody, makeClient, maxBodyBytes, parseJson, randomUuid, sendWithRetry } from "../http.js"
@@ -70,7 +71,7 @@ export interface SourceContext {
 /** A source that cannot work, with the reason. @internal */
 export const unavailableSource = (credential: string, label: string, reason: string): Source => ({
   label,
-  getToken: () => Effect.fail(new CredentialUnavailableError({ credential, reason }))
+  getToken: () => Effect.fail(new CredentialUnavailableError({ credential, reason, code: "not-configured" }))
 })
 
 /** The refusal of a user-assigned identity on a host that does not support one. @internal */
@@ -160,7 +161,8 @@ export const interpret = (
   const { credential, label } = how
   const secrets = how.secrets.map(Redacted.value)
   const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
-  const unavailable = (reason: string) => Either.left(new CredentialUnavailableError({ credential, reason }))
+  const unavailable = (reason: string, code: IdentityError.ReasonCode = "endpoint-unreachable") =>
+    Either.left(new CredentialUnavailableError({ credential, reason, code }))
   if (Either.isLeft(outcome.result)) {
     const failure = outcome.result.left
     if (failure.kind === "too-large") {
@@ -171,15 +173,17 @@ export const interpret = (
         : Either.left(
           new ClientAuthenticationError({
             credential,
+            code: "invalid-response",
             ...(failure.status !== undefined ? { status: failure.status } : {}),
             reason
           })
         )
     }
     return failure.kind === "invalid-url"
-      ? unavailable(`the ${label} endpoint URL is invalid: ${how.noResponseHint}`)
+      ? unavailable(`the ${label} endpoint URL is invalid: ${how.noResponseHint}`, "invalid-configuration")
       : unavailable(
-        `no response from the ${label} endpoint ${outcome.url}${after} (${failure.description}): ${how.noResponseHint}`
+        `no response from the ${label} endpoint ${outcome.url}${after} (${failure.description}): ${how.noResponseHint}`,
+        failure.kind === "timeout" ? "timeout" : "endpoint-unreachable"
       )
   }
   const response = Scrub.scrubResponse(outcome.result.right, Scrub.secretRemover(secrets))
@@ -191,13 +195,16 @@ export const interpret = (
       }`
       return how.imds
         ? unavailable(`${reason}: something other than IMDS answered (a proxy?), so there is no managed identity here`)
-        : Either.left(new ClientAuthenticationError({ credential, status: response.status, reason }))
+        : Either.left(
+          new ClientAuthenticationError({ credential, code: "invalid-response", status: response.status, reason })
+        )
     }
     return Either.mapLeft(
       parseTokenBody(json.value, outcome.sentAtMillis),
       (problem) =>
         new ClientAuthenticationError({
           credential,
+          code: "invalid-response",
           status: response.status,
           reason: `the ${label} endpoint ${outcome.url} answered HTTP ${response.status} without a usable token ` +
             `(${problem})`
@@ -209,7 +216,8 @@ export const interpret = (
   if (status === 400 && (how.imds === true || identityNotFoundPattern.test(response.text))) {
     return unavailable(
       `the ${label} endpoint answered HTTP 400 (${detail}): the requested identity is not assigned to this ` +
-        `resource. Assign a managed identity to it, or check the clientId, objectId or resourceId option`
+        `resource. Assign a managed identity to it, or check the clientId, objectId or resourceId option`,
+      "not-configured"
     )
   }
   if (how.imds === true && status === 403 && /unreachable/i.test(response.text)) {
@@ -228,6 +236,7 @@ export const interpret = (
   return Either.left(
     new ClientAuthenticationError({
       credential,
+      code: "rejected-by-authority",
       status,
       ...(error !== undefined ? { error } : {}),
       ...(description !== undefined ? { errorDescription: description } : {}),

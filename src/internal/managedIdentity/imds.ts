@@ -134,6 +134,7 @@ export const make = (ctx: SourceContext, options: ImdsOptions): Effect.Effect<So
     const unavailableFor = (why: string) =>
       new CredentialUnavailableError({
         credential: ctx.credential,
+        code: "endpoint-unreachable",
         reason: `${why}, so this is not an Azure VM, VM scale set or AKS node with a managed identity. Outside ` +
           `Azure, use another credential (this answer is remembered for ${
             Math.round(options.probeUnavailableMillis / 1000)
