@@ -168,6 +168,9 @@ describe("diagnostics", () => {
       }
       const first = yield* Effect.exit(TokenCredential.getToken(SCOPE))
       assert.isTrue(Exit.isFailure(first))
+      // the refusal is held (30 s by default) and counts no second request; then a new request succeeds
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(TokenCredential.getToken(SCOPE))))
+      yield* TestClock.adjust("31 seconds")
       yield* TokenCredential.getToken(SCOPE)
       yield* TokenCredential.getToken(SCOPE) // from memory: no request
       assert.strictEqual((yield* count("success")) - before.ok, 1)

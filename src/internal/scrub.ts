@@ -179,7 +179,11 @@ export const scrubError = <E extends ClientAuthenticationError | CredentialUnava
   const optional = (text: string | undefined, maxLength?: number) =>
     text === undefined ? undefined : clean(text, maxLength)
   if (error._tag === "CredentialUnavailableError") {
-    return new CredentialUnavailableError({ credential: error.credential, reason: clean(error.reason) }) as E
+    return new CredentialUnavailableError({
+      credential: error.credential,
+      reason: clean(error.reason),
+      code: error.code
+    }) as E
   }
   const e = error as ClientAuthenticationError
   const fields = {
@@ -194,6 +198,7 @@ export const scrubError = <E extends ClientAuthenticationError | CredentialUnava
   return new ClientAuthenticationError({
     credential: e.credential,
     reason: clean(e.reason),
+    code: e.code,
     ...(e.status !== undefined ? { status: e.status } : {}),
     ...(e.errorCodes !== undefined ? { errorCodes: e.errorCodes } : {}),
     ...Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined))

@@ -98,8 +98,8 @@ export const start = <A, E>(
       )
     )
     let fiber: Fiber.RuntimeFiber<A, E> | undefined
-    // its waiters handle its failure: not an "unhandled error" for the debug log
-    return Effect.map(Effect.forkIn(Effect.withUnhandledErrorLogLevel(run, Option.none()), options.scope), (forked) => {
+    // its waiters handle its failure: not an "unhandled error" for the debug log (the fiber inherits the level)
+    return Effect.map(Effect.withUnhandledErrorLogLevel(Effect.forkIn(run, options.scope), Option.none()), (forked) => {
       fiber = forked
       slot.flight = forked
       slot.until = Infinity

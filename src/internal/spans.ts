@@ -11,7 +11,12 @@ export const attributes = (
 ): Record<string, string> => {
   const out: Record<string, string> = {
     "azure.identity.credential": credential,
-    "azure.identity.scopes": typeof scopes === "string" ? scopes : scopes.join(" ")
+    // a JavaScript caller (the Azure SDK adapter) may pass anything: the span never throws
+    "azure.identity.scopes": typeof scopes === "string"
+      ? scopes
+      : Array.isArray(scopes)
+      ? scopes.join(" ")
+      : String(scopes)
   }
   for (const [key, value] of Object.entries(extra)) if (value !== undefined) out[`azure.identity.${key}`] = value
   return out
