@@ -93,6 +93,12 @@ export interface UserOptions extends BaseOptions {
   readonly disableAutomaticAuthentication?: boolean | undefined
 }
 
+/** What only the credentials that offer `authenticate` do. @internal */
+export interface AccountOptions {
+  /** Keep the refresh token in the context's `TokenCache`, per account (off: memory only). */
+  readonly persistRefreshTokens: boolean
+}
+
 /** A user credential's two faces. @internal */
 export interface UserServices {
   readonly credential: TokenCredential.Service
@@ -204,7 +210,7 @@ export const make = (
   options: UserOptions,
   initial: (context: UserContext) => Effect.Effect<Either.Either<InitialGrant, string>>
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.map(makeUser(credential, options, initial), (services) => services.credential)
+  Effect.map(makeUser(credential, options, initial, { persistRefreshTokens: false }), (services) => services.credential)
 
 const unavailableUser = (credential: string, reason: string): UserServices => {
   const service = unavailable(credential, reason)
@@ -226,7 +232,8 @@ const unavailableUser = (credential: string, reason: string): UserServices => {
 export const makeUser = (
   credential: string,
   options: UserOptions,
-  initial: (context: UserContext) => Effect.Effect<Either.Either<InitialGrant, string>>
+  initial: (context: UserContext) => Effect.Effect<Either.Either<InitialGrant, string>>,
+  accountOptions: AccountOptions = { persistRefreshTokens: true }
 ): Effect.Effect<UserServices, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const resolvedEither = yield* resolve(credential, options)
@@ -251,7 +258,7 @@ export const makeUser = (
     const grantEither = yield* initial(context)
     if (Either.isLeft(grantEither)) return unavailableUser(credential, grantEither.left)
     const grant = grantEither.right
-    const persistence = yield* Effect.serviceOption(TokenCache)
+    const persistence = accountOptions.persistRefreshTokens ? yield* Effect.serviceOption(TokenCache) : Option.none()
     const authority = authorityOf(resolved.authorityHost)
 
     const scope = yield* Effect.scope

@@ -724,16 +724,26 @@ const isLoopbackRedirect = (uri: string): boolean => {
   }
 }
 
+/** What an authorize request asks for, once checked. @internal */
+export interface AuthorizeRequest {
+  readonly app: ResolvedApp
+  readonly tenantId: string
+  readonly redirectUri: string
+}
+
 /**
- * `GET /{tenant}/oauth2/v2.0/authorize`: signs in `login_hint` (else the first user) at once and redirects back
- * with a code, as a browser would after a successful sign-in.
+ * Checks an authorize request's tenant, `client_id` and `redirect_uri` (parameters read with `q`): the errors Entra
+ * shows instead of redirecting.
  *
  * @internal
  */
-export const authorize = (state: State, incoming: Incoming): Effect.Effect<Reply> =>
+export const checkAuthorizeRequest = (
+  state: State,
+  tenantSegment: string | undefined,
+  q: (name: string) => string | undefined
+): Effect.Effect<AuthorizeRequest, EntraError> =>
   Effect.gen(function*() {
-    const q = (name: string) => incoming.query.get(name) ?? undefined
-    const tenantId = yield* resolveTenant(state, incoming.params.tenant)
+    const tenantId = yield* resolveTenant(state, tenantSegment)
     const clientId = q("client_id")
     if (clientId === undefined) return yield* Effect.fail(missing("client_id"))
     const app = yield* findAppOrFail(state, clientId, tenantId)
@@ -758,28 +768,37 @@ export const authorize = (state: State, incoming: Incoming): Effect.Effect<Reply
         )
       )
     }
-    const user = findUser(state, q("login_hint"))
-    if (user === undefined) {
-      return yield* Effect.fail(
-        entraError(400, "invalid_request", 50034, "The user account does not exist in the directory.")
-      )
-    }
+    return { app, tenantId, redirectUri }
+  })
+
+/**
+ * The redirect back to the app after `user` signed in: a fresh code, `state` and `client_info` in the query.
+ *
+ * @internal
+ */
+export const redirectWithCode = (
+  state: State,
+  request: AuthorizeRequest,
+  user: ResolvedUser,
+  q: (name: string) => string | undefined
+): Effect.Effect<Reply> =>
+  Effect.gen(function*() {
     const code = yield* mintCode(state, {
-      clientId: app.clientId,
+      clientId: request.app.clientId,
       username: user.username,
-      tenantId,
-      redirectUri,
+      tenantId: request.tenantId,
+      redirectUri: request.redirectUri,
       scopes: (q("scope") ?? "").split(/\s+/).filter((s) => s !== ""),
       codeChallenge: q("code_challenge"),
       codeChallengeMethod: q("code_challenge_method")
     })
-    const target = new URL(redirectUri)
+    const target = new URL(request.redirectUri)
     target.searchParams.set("code", code)
     const stateParam = q("state")
     if (stateParam !== undefined) target.searchParams.set("state", stateParam)
-    target.searchParams.set("client_info", clientInfo(user, tenantId))
+    target.searchParams.set("client_info", clientInfo(user, request.tenantId))
     return redirectReply(target.toString())
-  }).pipe(Effect.catchAll((e) => entraReply(incoming, e)))
+  })
 
 /** `GET /{tenant}/v2.0/.well-known/openid-configuration`. @internal */
 export const openidConfiguration = (state: State, incoming: Incoming): Effect.Effect<Reply> =>

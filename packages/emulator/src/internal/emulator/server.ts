@@ -15,6 +15,7 @@ import * as ManagedIdentity from "./managedIdentity.js"
 import type { Incoming, Reply } from "./reply.js"
 import { entraReply, jsonReply } from "./reply.js"
 import { entraError } from "./responses.js"
+import * as SignIn from "./signIn.js"
 import type { State } from "./state.js"
 import { takeFault } from "./state.js"
 
@@ -195,7 +196,7 @@ export const router = (state: State, scheme: "http" | "https") => {
   return HttpRouter.empty.pipe(
     HttpRouter.all("/:tenant/oauth2/v2.0/token", h("token", postOnly(Entra.token))),
     HttpRouter.all("/:tenant/oauth2/v2.0/devicecode", h("devicecode", postOnly(Entra.deviceAuthorization))),
-    HttpRouter.get("/:tenant/oauth2/v2.0/authorize", h("authorize", Entra.authorize)),
+    HttpRouter.all("/:tenant/oauth2/v2.0/authorize", h("authorize", SignIn.authorize)),
     HttpRouter.get("/:tenant/v2.0/.well-known/openid-configuration", h("openid", Entra.openidConfiguration)),
     HttpRouter.get("/:tenant/discovery/v2.0/keys", h("keys", (s) => Entra.keys(s))),
     HttpRouter.get(paths.devicelogin, h("devicelogin", Entra.deviceLogin)),
