@@ -53,14 +53,16 @@ export const version = "1.0"
  * @since 0.1.0
  * @category schemas
  */
-export class AuthenticationRecord extends Schema.Class<AuthenticationRecord>("effect-azure-identity/AuthenticationRecord")({
-  authority: Schema.String.pipe(Schema.minLength(1)),
-  homeAccountId: Schema.String.pipe(Schema.minLength(1)),
-  clientId: Schema.String.pipe(Schema.minLength(1)),
-  tenantId: Schema.String.pipe(Schema.minLength(1)),
-  username: Schema.String,
-  version: Schema.Literal(version)
-}) {}
+export class AuthenticationRecord
+  extends Schema.Class<AuthenticationRecord>("effect-azure-identity/AuthenticationRecord")({
+    authority: Schema.String.pipe(Schema.minLength(1)),
+    homeAccountId: Schema.String.pipe(Schema.minLength(1)),
+    clientId: Schema.String.pipe(Schema.minLength(1)),
+    tenantId: Schema.String.pipe(Schema.minLength(1)),
+    username: Schema.String,
+    version: Schema.Literal(version)
+  })
+{}
 
 /**
  * The record's JSON text, as the peers write it (compact `JSON.stringify`, the field order of `@azure/identity`).

@@ -43,11 +43,12 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as AuthenticationRecord from "./AuthenticationRecord.js"
 import { ClientAuthenticationError } from "./IdentityError.js"
 import { buildForm, describeParseError, interpret, maxEpochMillis } from "./internal/aad.js"
 import {
@@ -59,10 +60,9 @@ import {
   sendWithRetry
 } from "./internal/http.js"
 import * as UserTokens from "./internal/userTokens.js"
-import type * as AuthenticationRecord from "./AuthenticationRecord.js"
 import type { RetryOptions } from "./RetryOptions.js"
-import * as TokenCredential from "./TokenCredential.js"
-import * as UserCredential from "./UserCredential.js"
+import type * as TokenCredential from "./TokenCredential.js"
+import type * as UserCredential from "./UserCredential.js"
 
 /**
  * What the user must be told: open `verificationUri` and enter `userCode` before `expiresOn`.

@@ -79,8 +79,10 @@ export const authorizeUrl = (p: AuthorizeParameters): string => {
 }
 
 const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) =>
-    c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&#39;")
+  s.replace(
+    /[&<>"']/g,
+    (c) => c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&#39;"
+  )
 
 /** A small HTML page for the browser tab. @internal */
 export const page = (title: string, message: string, status: number): HttpServerResponse.HttpServerResponse =>

@@ -23,14 +23,14 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
-import * as Encoding from "effect/Encoding"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -331,22 +331,23 @@ export const makeUser = (
       refreshLock.withPermits(1)(Effect.zipRight(
         loadSaved,
         Effect.suspend(() => {
-        if (Option.isNone(refreshToken)) return Effect.fail(new NeedsInitial({ reason: lastRejection }))
-        const used = refreshToken.value
-        return context.request(request, { grant_type: "refresh_token", refresh_token: used }).pipe(
-          Effect.tap((response) => keep(response, request.tenantId)),
-          Effect.map((response) => response.accessToken),
-          Effect.catchIf(
-            (error): error is ClientAuthenticationError =>
-              error._tag === "ClientAuthenticationError" && error.error === "invalid_grant",
-            (error) => {
-              if (Option.isSome(refreshToken) && refreshToken.value === used) refreshToken = Option.none()
-              lastRejection = `the refresh token was rejected: ${error.reason}`
-              return Effect.fail(new NeedsInitial({ reason: lastRejection }))
-            }
+          if (Option.isNone(refreshToken)) return Effect.fail(new NeedsInitial({ reason: lastRejection }))
+          const used = refreshToken.value
+          return context.request(request, { grant_type: "refresh_token", refresh_token: used }).pipe(
+            Effect.tap((response) => keep(response, request.tenantId)),
+            Effect.map((response) => response.accessToken),
+            Effect.catchIf(
+              (error): error is ClientAuthenticationError =>
+                error._tag === "ClientAuthenticationError" && error.error === "invalid_grant",
+              (error) => {
+                if (Option.isSome(refreshToken) && refreshToken.value === used) refreshToken = Option.none()
+                lastRejection = `the refresh token was rejected: ${error.reason}`
+                return Effect.fail(new NeedsInitial({ reason: lastRejection }))
+              }
+            )
           )
-        )
-      })))
+        })
+      ))
 
     /** Joins the initial grant in flight, or starts it. Runs on the caller's fiber. */
     const join = (key: string, request: GrantRequest): Effect.Effect<
