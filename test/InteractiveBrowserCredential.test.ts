@@ -14,13 +14,15 @@ import * as TestClock from "effect/TestClock"
 import { createHash } from "node:crypto"
 import * as Http from "node:http"
 import * as AuthenticationRecord from "../src/AuthenticationRecord.js"
+import * as DeviceCodeCredential from "../src/DeviceCodeCredential.js"
 import * as InteractiveBrowserCredential from "../src/InteractiveBrowserCredential.js"
 import * as IdentityNode from "../src/node.js"
 import { Platform } from "../src/SharedTokenCacheCredential.js"
 import * as TokenCache from "../src/TokenCache.js"
 import * as TokenCredential from "../src/TokenCredential.js"
 import * as UserCredential from "../src/UserCredential.js"
-import { failureOf, setNow, tokenValue, withEnv } from "./support/helpers.js"
+import * as UsernamePasswordCredential from "../src/UsernamePasswordCredential.js"
+import { failureOf, setNow, settle, tokenValue, withEnv } from "./support/helpers.js"
 import { mockExecutor } from "./support/mockCommand.js"
 import type { Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, tokenBody } from "./support/mockHttp.js"
@@ -308,6 +310,26 @@ describe("InteractiveBrowserCredential", () => {
       assert.include(error.message, "1 response(s) with a wrong state were ignored")
       assert.strictEqual(server.state.open, 0)
       assert.strictEqual(http.requests.length, 0)
+    }).pipe(Effect.provide(credential({ http, server, browser })), withEnv())
+  })
+
+  it.effect("a caller that gives up (interrupted) closes the listener; the next getToken starts a new sign-in", () => {
+    const http = entra()
+    const server = fakeServer()
+    const browser = fakeBrowser()
+    return Effect.gen(function*() {
+      yield* setNow
+      const fiber = yield* Effect.fork(TokenCredential.getToken(GRAPH))
+      yield* TestClock.adjust(Duration.seconds(10))
+      assert.strictEqual(server.state.open, 1)
+      yield* Fiber.interrupt(fiber)
+      yield* settle // the sign-in fiber is interrupted in the background
+      assert.strictEqual(server.state.open, 0)
+      const again = yield* Effect.fork(TokenCredential.getToken(GRAPH))
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual(browser.opened.length, 2)
+      assert.notStrictEqual(browser.opened[0]!.searchParams.get("state"), browser.opened[1]!.searchParams.get("state"))
+      yield* Fiber.interrupt(again)
     }).pipe(Effect.provide(credential({ http, server, browser })), withEnv())
   })
 
@@ -601,6 +623,41 @@ describe("authenticate() and AuthenticationRecord", () => {
       )
       assert.strictEqual(error._tag, "AuthenticationRequiredError")
       assert.strictEqual(other.http.requests.length, 0)
+    }).pipe(withEnv()))
+})
+
+describe("authenticate() on the other user credentials", () => {
+  it.effect("UsernamePasswordCredential and DeviceCodeCredential provide UserCredential too", () =>
+    Effect.gen(function*() {
+      yield* setNow
+      const http = entra("pw-oid")
+      const record = yield* UserCredential.authenticate(GRAPH).pipe(
+        Effect.provide(
+          UsernamePasswordCredential.layer({
+            tenantId: TENANT,
+            clientId: CLIENT,
+            username: "ada@contoso.test",
+            password: Redacted.make("pw"),
+            authorityHost: AUTHORITY
+          }).pipe(Layer.provide(http.layer))
+        )
+      )
+      assert.strictEqual(record.homeAccountId, `pw-oid.${TENANT}`)
+      assert.strictEqual(http.requests[0]!.form.grant_type, "password")
+      // a device code credential given that record and told never to prompt: no device code is requested
+      const device = entra("pw-oid")
+      const error = yield* TokenCredential.getToken(GRAPH).pipe(
+        Effect.flip,
+        Effect.provide(
+          DeviceCodeCredential.layer({
+            authorityHost: AUTHORITY,
+            authenticationRecord: record,
+            disableAutomaticAuthentication: true
+          }).pipe(Layer.provide(device.layer))
+        )
+      )
+      assert.strictEqual(error._tag, "AuthenticationRequiredError")
+      assert.strictEqual(device.requests.length, 0)
     }).pipe(withEnv()))
 })
 

@@ -53,7 +53,7 @@ const html = (status: number, body: string): Reply =>
     "text/html; charset=utf-8"
   )
 
-/** The sign-in form; `error` is shown above it. */
+/** The sign-in form; `error` is shown above it. @internal */
 export const form = (
   path: string,
   q: (name: string) => string | undefined,
