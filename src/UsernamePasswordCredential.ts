@@ -151,5 +151,10 @@ export const layerConfig = (
     username: Config.string("AZURE_USERNAME"),
     password: Config.redacted("AZURE_PASSWORD")
   }
-): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Confidential.layerFromConfig(name, Config.unwrap(config), make)
+): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, never, HttpClient.HttpClient> =>
+  UserTokens.layer(
+    Effect.matchEffect(Config.unwrap(config), {
+      onFailure: (error) => Effect.succeed(UserTokens.unavailableUser(name, Confidential.describeConfigError(error))),
+      onSuccess: makeUser
+    })
+  )

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { createHash } from "node:crypto"
@@ -131,6 +132,11 @@ const redirect = (authorize: URL, params: Record<string, string>) => {
   }
   return target.toString()
 }
+
+/** Until the flow sleeps on the clock (its bounded wait for the browser), so `TestClock.adjust` reaches it. */
+const waitingForTheBrowser = Effect.gen(function*() {
+  while ((yield* TestClock.sleeps()).length === 0) yield* Effect.yieldNow()
+})
 
 const credential = (
   deps: {
@@ -299,6 +305,7 @@ describe("InteractiveBrowserCredential", () => {
     return Effect.gen(function*() {
       yield* setNow
       const fiber = yield* Effect.fork(TokenCredential.getToken(GRAPH))
+      yield* waitingForTheBrowser
       yield* TestClock.adjust(Duration.seconds(299))
       assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
       assert.strictEqual(server.state.open, 1)
@@ -316,19 +323,20 @@ describe("InteractiveBrowserCredential", () => {
   it.effect("a caller that gives up (interrupted) closes the listener; the next getToken starts a new sign-in", () => {
     const http = entra()
     const server = fakeServer()
-    const browser = fakeBrowser()
+    const openings = Effect.runSync(Queue.unbounded<URL>())
+    const browser = fakeBrowser((authorize) => Queue.offer(openings, authorize))
     return Effect.gen(function*() {
       yield* setNow
       const fiber = yield* Effect.fork(TokenCredential.getToken(GRAPH))
-      yield* TestClock.adjust(Duration.seconds(10))
+      const first = yield* Queue.take(openings)
       assert.strictEqual(server.state.open, 1)
       yield* Fiber.interrupt(fiber)
       yield* settle // the sign-in fiber is interrupted in the background
       assert.strictEqual(server.state.open, 0)
       const again = yield* Effect.fork(TokenCredential.getToken(GRAPH))
-      yield* TestClock.adjust(Duration.seconds(1))
-      assert.strictEqual(browser.opened.length, 2)
-      assert.notStrictEqual(browser.opened[0]!.searchParams.get("state"), browser.opened[1]!.searchParams.get("state"))
+      const second = yield* Queue.take(openings)
+      assert.notStrictEqual(first.searchParams.get("state"), second.searchParams.get("state"))
+      assert.strictEqual(server.state.open, 1)
       yield* Fiber.interrupt(again)
     }).pipe(Effect.provide(credential({ http, server, browser })), withEnv())
   })
@@ -340,6 +348,7 @@ describe("InteractiveBrowserCredential", () => {
     return Effect.gen(function*() {
       yield* setNow
       const fiber = yield* Effect.fork(TokenCredential.getToken(GRAPH))
+      yield* waitingForTheBrowser
       yield* TestClock.adjust(Duration.seconds(30))
       const error = failureOf(yield* Fiber.await(fiber))
       assert.include(error.message, "within 30s")
@@ -658,6 +667,18 @@ describe("authenticate() on the other user credentials", () => {
       )
       assert.strictEqual(error._tag, "AuthenticationRequiredError")
       assert.strictEqual(device.requests.length, 0)
+    }).pipe(withEnv()))
+
+  it.effect("UsernamePasswordCredential.layerConfig: missing configuration makes authenticate unavailable too", () =>
+    Effect.gen(function*() {
+      const http = entra()
+      const error = yield* UserCredential.authenticate(GRAPH).pipe(
+        Effect.flip,
+        Effect.provide(UsernamePasswordCredential.layerConfig().pipe(Layer.provide(http.layer)))
+      )
+      assert.strictEqual(error._tag, "CredentialUnavailableError")
+      assert.include(error.message, "AZURE_TENANT_ID")
+      assert.strictEqual(http.requests.length, 0)
     }).pipe(withEnv()))
 })
 

@@ -212,7 +212,8 @@ export const make = (
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.map(makeUser(credential, options, initial, { persistRefreshTokens: false }), (services) => services.credential)
 
-const unavailableUser = (credential: string, reason: string): UserServices => {
+/** A user credential that cannot try: both faces fail with `CredentialUnavailableError`. @internal */
+export const unavailableUser = (credential: string, reason: string): UserServices => {
   const service = unavailable(credential, reason)
   return {
     credential: service,
