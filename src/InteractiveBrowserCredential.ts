@@ -105,7 +105,7 @@ export interface Options {
    * without this option) a free port is used, which Entra accepts for loopback redirect URIs.
    */
   readonly redirectUri?: string | undefined
-  /** Pre-fills the sign-in page with this username (`login_hint`). */
+  /** Pre-fills the sign-in page with this username (`login_hint`). Defaults to the record's username. */
   readonly loginHint?: string | undefined
   /** Skips home realm discovery for this domain (`domain_hint`), e.g. `contoso.com`. */
   readonly domainHint?: string | undefined
@@ -341,7 +341,8 @@ export const makeUser = (
               state,
               codeChallenge: challenge,
               prompt: options.prompt ?? "select_account",
-              loginHint: options.loginHint,
+              loginHint: options.loginHint ??
+                (options.authenticationRecord?.username ? options.authenticationRecord.username : undefined),
               domainHint: options.domainHint,
               claims: request.claims
             })

@@ -583,6 +583,7 @@ describe("authenticate() and AuthenticationRecord", () => {
       )
       assert.strictEqual(error._tag, "AuthenticationRequiredError")
       assert.strictEqual(third.http.requests.length, 0)
+      assert.strictEqual(third.browser.opened.length, 0)
     }).pipe(Effect.provide(store), withEnv())
   })
 
@@ -633,6 +634,45 @@ describe("authenticate() and AuthenticationRecord", () => {
       assert.strictEqual(error._tag, "AuthenticationRequiredError")
       assert.strictEqual(other.http.requests.length, 0)
     }).pipe(withEnv()))
+})
+
+describe("a record without a cached refresh token", () => {
+  it.effect("prompts (automatic authentication on) with the record's tenant, client id and username as login_hint", () => {
+    const http = entra()
+    const server = fakeServer()
+    const browser = fakeBrowser((authorize) => Effect.asVoid(server.visit(redirect(authorize, { code: "c" }))))
+    const record = new AuthenticationRecord.AuthenticationRecord({
+      authority: "login.example.test",
+      homeAccountId: "oid.record-tenant",
+      clientId: "record-client",
+      tenantId: "record-tenant",
+      username: "grace@contoso.test",
+      version: "1.0"
+    })
+    return Effect.gen(function*() {
+      yield* setNow
+      yield* TokenCredential.getToken(GRAPH)
+      const url = browser.opened[0]!
+      assert.strictEqual(url.pathname, "/record-tenant/oauth2/v2.0/authorize")
+      assert.strictEqual(url.searchParams.get("client_id"), "record-client")
+      assert.strictEqual(url.searchParams.get("login_hint"), "grace@contoso.test")
+      assert.strictEqual(http.requests[0]!.form.client_id, "record-client")
+    }).pipe(
+      Effect.provide(
+        InteractiveBrowserCredential.layer({ authorityHost: AUTHORITY, authenticationRecord: record }).pipe(
+          Layer.provide(Layer.mergeAll(
+            http.layer,
+            server.layer,
+            browser.layer,
+            mockExecutor(() => {
+              throw new Error("no command may run")
+            }).layer
+          ))
+        )
+      ),
+      withEnv()
+    )
+  })
 })
 
 describe("authenticate() on the other user credentials", () => {
