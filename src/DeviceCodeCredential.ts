@@ -170,7 +170,7 @@ const fail = (reason: string, extra: Partial<ClientAuthenticationError> = {}) =>
  */
 export const makeUser = (
   options: Options = {}
-): Effect.Effect<UserTokens.UserServices, never, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<UserCredential.Services, never, HttpClient.HttpClient | Scope.Scope> =>
   UserTokens.makeUser(name, {
     ...options,
     tenantId: options.tenantId ?? options.authenticationRecord?.tenantId ?? "organizations",

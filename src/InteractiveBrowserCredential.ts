@@ -273,7 +273,7 @@ const describeDelivery = (error: string, description: string | undefined): strin
 export const makeUser = (
   options: Options = {}
 ): Effect.Effect<
-  UserTokens.UserServices,
+  UserCredential.Services,
   never,
   HttpClient.HttpClient | CommandExecutor.CommandExecutor | LoopbackServer | Scope.Scope
 > =>

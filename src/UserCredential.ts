@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { AuthenticationRecord } from "./AuthenticationRecord.js"
 import type { IdentityError } from "./IdentityError.js"
+import type * as TokenCredential from "./TokenCredential.js"
 
 /**
  * @since 0.1.0
@@ -58,6 +59,17 @@ export interface Service {
   ) => Effect.Effect<AuthenticationRecord, IdentityError>
   /** The record of the account signed in most recently (or the one the credential was given), if any. */
   readonly record: Effect.Effect<Option.Option<AuthenticationRecord>>
+}
+
+/**
+ * What a user credential's `makeUser` builds: its two faces, sharing one cache and one account.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Services {
+  readonly credential: TokenCredential.Service
+  readonly user: Service
 }
 
 /**

@@ -97,7 +97,7 @@ export const deprecationWarning = "UsernamePasswordCredential uses the resource 
  */
 export const makeUser = (
   options: Options
-): Effect.Effect<UserTokens.UserServices, never, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<UserCredential.Services, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.zipRight(
     Effect.logWarning(deprecationWarning).pipe(Effect.annotateLogs("module", name)),
     UserTokens.makeUser(name, options, (context) =>

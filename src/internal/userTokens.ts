@@ -100,10 +100,7 @@ export interface AccountOptions {
 }
 
 /** A user credential's two faces. @internal */
-export interface UserServices {
-  readonly credential: TokenCredential.Service
-  readonly user: UserCredential.Service
-}
+export type UserServices = UserCredential.Services
 
 /** How long a saved refresh token is kept: Entra's refresh tokens live up to 90 days. @internal */
 export const refreshTokenLifetimeMillis = 90 * 24 * 60 * 60 * 1000
