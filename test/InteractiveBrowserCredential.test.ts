@@ -4,6 +4,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -24,7 +25,7 @@ import * as TokenCredential from "../src/TokenCredential.js"
 import * as UserCredential from "../src/UserCredential.js"
 import * as UsernamePasswordCredential from "../src/UsernamePasswordCredential.js"
 import { failureOf, setNow, settle, tokenValue, withEnv } from "./support/helpers.js"
-import { mockExecutor } from "./support/mockCommand.js"
+import { hang, mockExecutor, notFound } from "./support/mockCommand.js"
 import type { Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, tokenBody } from "./support/mockHttp.js"
 
@@ -438,7 +439,29 @@ describe("InteractiveBrowserCredential", () => {
       )
       const error = yield* Effect.flip(opener.open(url))
       assert.include(error.message, "xdg-open exited with code 3")
-    }))
+      // no launcher installed: a clear error at once
+      const missing = yield* InteractiveBrowserCredential.systemBrowserOpener.pipe(
+        Effect.provide(mockExecutor(() => notFound).layer),
+        Effect.provideService(Platform, "linux")
+      )
+      const notInstalled = yield* Effect.flip(missing.open(url))
+      assert.include(notInstalled.message, "xdg-open was not found")
+      // a launcher that keeps running (waits for the browser) counts as opened after 5 s, and is left running
+      const waiting = mockExecutor(() => hang)
+      const patient = yield* InteractiveBrowserCredential.layerSystemBrowserOpener.pipe(
+        Layer.provide(waiting.layer),
+        Layer.build,
+        Effect.map(Context.get(InteractiveBrowserCredential.BrowserOpener)),
+        Effect.provideService(Platform, "linux")
+      )
+      const opening = yield* Effect.fork(patient.open(url))
+      yield* waitingForTheBrowser
+      yield* TestClock.adjust(Duration.seconds(4))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(opening)))
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* Fiber.join(opening)
+      assert.isFalse(waiting.commands[0]!.killed)
+    }).pipe(Effect.scoped))
 
   it.effect("a real loopback listener (node:http) on a busy port: CredentialUnavailableError, port named", () =>
     Effect.gen(function*() {
