@@ -1,7 +1,8 @@
 /**
  * The Node.js implementations of the services credentials use: `HttpClient` (undici), `FileSystem`, `Path`,
  * `CommandExecutor`, `PinnedHttpClient` (the certificate-pinned client of Service Fabric's managed identity
- * endpoint) and `InteractiveBrowserCredential.LoopbackServer` (the browser sign-in's redirect listener). Provide it once at the edge of a Node program:
+ * endpoint) and `InteractiveBrowserCredential.LoopbackServer` (the browser sign-in's redirect listener). Provide it
+ * once at the edge of a Node program:
  *
  * @example
  * ```ts
