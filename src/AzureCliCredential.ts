@@ -216,13 +216,16 @@ export const make = (
             timeout
           }).pipe(
             Effect.mapError((failure) =>
-              unavailable(Tool.describeRunFailure(failure, {
-                label: "Azure CLI",
-                executable,
-                installHint,
-                timeout,
-                tryCommand: `az account get-access-token --resource ${resource}`
-              }), Tool.runFailureCode(failure))
+              unavailable(
+                Tool.describeRunFailure(failure, {
+                  label: "Azure CLI",
+                  executable,
+                  installHint,
+                  timeout,
+                  tryCommand: `az account get-access-token --resource ${resource}`
+                }),
+                Tool.runFailureCode(failure)
+              )
             )
           )
           const nowMillis = yield* Clock.currentTimeMillis

@@ -174,13 +174,16 @@ export const make = (
             timeout
           }).pipe(
             Effect.mapError((failure) =>
-              unavailable(Tool.describeRunFailure(failure, {
-                label: "Azure Developer CLI",
-                executable,
-                installHint,
-                timeout,
-                tryCommand: "azd auth token --output json"
-              }), Tool.runFailureCode(failure))
+              unavailable(
+                Tool.describeRunFailure(failure, {
+                  label: "Azure Developer CLI",
+                  executable,
+                  installHint,
+                  timeout,
+                  tryCommand: "azd auth token --output json"
+                }),
+                Tool.runFailureCode(failure)
+              )
             )
           )
           const nowMillis = yield* Clock.currentTimeMillis

@@ -287,7 +287,7 @@ export const make = (
       const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
         .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
       const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
-      new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
+        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
       // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
       const executables = options.executable === undefined && platform.windows
         ? [executable, "powershell.exe"]
@@ -312,13 +312,16 @@ export const make = (
             result = yield* Effect.either(runWith(next, resource, tenantId))
           }
           if (Either.isLeft(result)) {
-            return yield* Effect.fail(unavailable(Tool.describeRunFailure(result.left, {
-              label: "PowerShell",
-              executable: executables.join(", then "),
-              installHint,
-              timeout,
-              tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
-            }), Tool.runFailureCode(result.left)))
+            return yield* Effect.fail(unavailable(
+              Tool.describeRunFailure(result.left, {
+                label: "PowerShell",
+                executable: executables.join(", then "),
+                installHint,
+                timeout,
+                tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
+              }),
+              Tool.runFailureCode(result.left)
+            ))
           }
           const nowMillis = yield* Clock.currentTimeMillis
           return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)

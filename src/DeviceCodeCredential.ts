@@ -44,11 +44,12 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as AuthenticationRecord from "./AuthenticationRecord.js"
 import { ClientAuthenticationError } from "./IdentityError.js"
 import { buildForm, interpret, maxEpochMillis } from "./internal/aad.js"
 import {
@@ -63,7 +64,8 @@ import { describeParseError } from "./internal/safeParse.js"
 import * as Scrub from "./internal/scrub.js"
 import * as UserTokens from "./internal/userTokens.js"
 import type { RetryOptions } from "./RetryOptions.js"
-import * as TokenCredential from "./TokenCredential.js"
+import type * as TokenCredential from "./TokenCredential.js"
+import type * as UserCredential from "./UserCredential.js"
 
 /**
  * What the user must be told: open `verificationUri` and enter `userCode` before `expiresOn`.
@@ -97,6 +99,17 @@ export interface Options {
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how each HTTP request is retried (not the polling). */
   readonly retryPolicy?: RetryOptions | undefined
+  /**
+   * The account of an earlier sign-in (from `authenticate()`, or written by `@azure/identity` / `azure-identity`):
+   * with a persistent `TokenCache`, its refresh token is found there after a restart, so no sign-in is needed.
+   * Its `tenantId` and `clientId` are used when those options are not given.
+   */
+  readonly authenticationRecord?: AuthenticationRecord.AuthenticationRecord | undefined
+  /**
+   * Never sign the user in from `getToken`: when no token can be had silently, fail with
+   * `AuthenticationRequiredError` (call `authenticate()` for an explicit sign-in).
+   */
+  readonly disableAutomaticAuthentication?: boolean | undefined
 }
 
 /**
@@ -159,16 +172,18 @@ const fail = (reason: string, extra: Partial<ClientAuthenticationError> = {}) =>
   Effect.fail(new ClientAuthenticationError({ ...extra, credential: name, reason }))
 
 /**
+ * Builds both faces of the credential: the `TokenCredential` and the `UserCredential` (`authenticate`).
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export const makeUser = (
   options: Options = {}
-): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  UserTokens.make(name, {
+): Effect.Effect<UserCredential.Services, never, HttpClient.HttpClient | Scope.Scope> =>
+  UserTokens.makeUser(name, {
     ...options,
-    tenantId: options.tenantId ?? "organizations",
-    clientId: options.clientId ?? developerSignOnClientId
+    tenantId: options.tenantId ?? options.authenticationRecord?.tenantId ?? "organizations",
+    clientId: options.clientId ?? options.authenticationRecord?.clientId ?? developerSignOnClientId
   }, (context) =>
     Effect.sync(() => {
       const { resolved } = context
@@ -310,9 +325,20 @@ export const make = (
 
 /**
  * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.map(makeUser(options), (services) => services.credential)
+
+/**
+ * Provides `TokenCredential` and `UserCredential` (for `authenticate`).
+ *
+ * @since 0.1.0
  * @category layers
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Layer.scoped(TokenCredential.TokenCredential, make(options))
+): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, never, HttpClient.HttpClient> =>
+  UserTokens.layer(makeUser(options))

@@ -358,7 +358,9 @@ export const make = (
           homeAccountId: record?.homeAccountId
         })
         if (Either.isLeft(selected)) {
-          return yield* Effect.fail(new CredentialUnavailableError({ credential: name, reason: selected.left, code: "not-signed-in" }))
+          return yield* Effect.fail(
+            new CredentialUnavailableError({ credential: name, reason: selected.left, code: "not-signed-in" })
+          )
         }
         const { account, refreshTokens } = selected.right
         const realm = Msal.realmFor(account, tenantId)
@@ -444,18 +446,26 @@ export const make = (
     return TokenCredential.make(name, (scopes, getTokenOptions) => {
       const validScopes = AuthorityHost.validateScopes(scopes)
       if (Either.isLeft(validScopes)) {
-        return Effect.fail(new CredentialUnavailableError({
+        return Effect.fail(
+          new CredentialUnavailableError({
             credential: name,
             reason: validScopes.left.message,
             code: "invalid-configuration"
-          }))
+          })
+        )
       }
       const requested = getTokenOptions?.tenantId?.trim() || undefined
       const tenant = configuredTenant === undefined && requested === undefined
         ? Either.right("organizations")
         : AuthorityHost.resolveTenant({ configured: configuredTenant, requested, additionallyAllowedTenants })
       if (Either.isLeft(tenant)) {
-        return Effect.fail(new CredentialUnavailableError({ credential: name, reason: tenant.left.message, code: "invalid-configuration" }))
+        return Effect.fail(
+          new CredentialUnavailableError({
+            credential: name,
+            reason: tenant.left.message,
+            code: "invalid-configuration"
+          })
+        )
       }
       const enableCae = getTokenOptions?.enableCae === true
       const claims = mergeClaims(getTokenOptions?.claims, enableCae)

@@ -32,13 +32,15 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as AuthenticationRecord from "./AuthenticationRecord.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import * as UserTokens from "./internal/userTokens.js"
 import type { RetryOptions } from "./RetryOptions.js"
-import * as TokenCredential from "./TokenCredential.js"
+import type * as TokenCredential from "./TokenCredential.js"
+import type * as UserCredential from "./UserCredential.js"
 
 /**
  * @since 0.1.0
@@ -57,6 +59,17 @@ export interface Options {
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
   /** Override how token requests are retried. */
   readonly retryPolicy?: RetryOptions | undefined
+  /**
+   * The account of an earlier sign-in (from `authenticate()`, or written by `@azure/identity` / `azure-identity`):
+   * with a persistent `TokenCache`, its refresh token is found there after a restart, so no sign-in is needed.
+   * Its `tenantId` and `clientId` are used when those options are not given.
+   */
+  readonly authenticationRecord?: AuthenticationRecord.AuthenticationRecord | undefined
+  /**
+   * Never sign the user in from `getToken`: when no token can be had silently, fail with
+   * `AuthenticationRequiredError` (call `authenticate()` for an explicit sign-in).
+   */
+  readonly disableAutomaticAuthentication?: boolean | undefined
 }
 
 /**
@@ -76,15 +89,17 @@ export const deprecationWarning = "UsernamePasswordCredential uses the resource 
   "resort; prefer AuthorizationCodeCredential, DeviceCodeCredential, a managed identity or a service principal."
 
 /**
+ * Builds both faces of the credential: the `TokenCredential` and the `UserCredential` (`authenticate`).
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export const makeUser = (
   options: Options
-): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<UserCredential.Services, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.zipRight(
     Effect.logWarning(deprecationWarning).pipe(Effect.annotateLogs("module", name)),
-    UserTokens.make(name, options, (context) =>
+    UserTokens.makeUser(name, options, (context) =>
       Effect.suspend(() => {
         const username = options.username.trim()
         if (username === "") {
@@ -104,10 +119,23 @@ export const make = (
 
 /**
  * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.map(makeUser(options), (services) => services.credential)
+
+/**
+ * Provides `TokenCredential` and `UserCredential` (for `authenticate`).
+ *
+ * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Layer.scoped(TokenCredential.TokenCredential, make(options))
+export const layer = (
+  options: Options
+): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, never, HttpClient.HttpClient> =>
+  UserTokens.layer(makeUser(options))
 
 /**
  * Reads the options from `Config`; by default `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_USERNAME` and
@@ -124,5 +152,10 @@ export const layerConfig = (
     username: Config.string("AZURE_USERNAME"),
     password: Config.redacted("AZURE_PASSWORD")
   }
-): Layer.Layer<TokenCredential.TokenCredential, never, HttpClient.HttpClient> =>
-  Confidential.layerFromConfig(name, Config.unwrap(config), make)
+): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, never, HttpClient.HttpClient> =>
+  UserTokens.layer(
+    Effect.matchEffect(Config.unwrap(config), {
+      onFailure: (error) => Effect.succeed(UserTokens.unavailableUser(name, Confidential.describeConfigError(error))),
+      onSuccess: makeUser
+    })
+  )

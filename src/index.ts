@@ -10,6 +10,11 @@ export * as AccessToken from "./AccessToken.js"
 /**
  * @since 0.1.0
  */
+export * as AuthenticationRecord from "./AuthenticationRecord.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AuthorityHost from "./AuthorityHost.js"
 
 /**
@@ -100,6 +105,11 @@ export * as IdentityMetrics from "./IdentityMetrics.js"
 /**
  * @since 0.1.0
  */
+export * as InteractiveBrowserCredential from "./InteractiveBrowserCredential.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ManagedIdentityCredential from "./ManagedIdentityCredential.js"
 
 /**
@@ -141,6 +151,11 @@ export * as TokenCache from "./TokenCache.js"
  * @since 0.1.0
  */
 export * as TokenCredential from "./TokenCredential.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UserCredential from "./UserCredential.js"
 
 /**
  * @since 0.1.0

@@ -1,7 +1,8 @@
 /**
  * The Node.js implementations of the services credentials use: `HttpClient` (undici), `FileSystem`, `Path`,
- * `CommandExecutor`, and `PinnedHttpClient` (the certificate-pinned client of Service Fabric's managed identity
- * endpoint). Provide it once at the edge of a Node program:
+ * `CommandExecutor`, `PinnedHttpClient` (the certificate-pinned client of Service Fabric's managed identity
+ * endpoint) and `InteractiveBrowserCredential.LoopbackServer` (the browser sign-in's redirect listener). Provide it
+ * once at the edge of a Node program:
  *
  * @example
  * ```ts
@@ -16,6 +17,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Undici from "@effect/platform-node/Undici"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
@@ -23,7 +25,9 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Http from "node:http"
 import type * as Tls from "node:tls"
+import * as InteractiveBrowserCredential from "./InteractiveBrowserCredential.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
 
 const pinMismatch = (message: string): Error =>
@@ -86,6 +90,20 @@ export const layerPinnedHttpClient: Layer.Layer<PinnedHttpClient.PinnedHttpClien
 )
 
 /**
+ * The Node implementation of `InteractiveBrowserCredential.LoopbackServer`: a `node:http` server on `127.0.0.1`,
+ * closed with its scope.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLoopbackServer: Layer.Layer<InteractiveBrowserCredential.LoopbackServer> = Layer.succeed(
+  InteractiveBrowserCredential.LoopbackServer,
+  {
+    listen: ({ port }) => NodeHttpServer.make(() => Http.createServer(), { port, host: "127.0.0.1" })
+  }
+)
+
+/**
  * @since 0.1.0
  * @category layers
  */
@@ -95,4 +113,5 @@ export const layer: Layer.Layer<
   | Path.Path
   | CommandExecutor.CommandExecutor
   | PinnedHttpClient.PinnedHttpClient
-> = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer, layerPinnedHttpClient)
+  | InteractiveBrowserCredential.LoopbackServer
+> = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer, layerPinnedHttpClient, layerLoopbackServer)

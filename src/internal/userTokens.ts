@@ -11,34 +11,50 @@
  *   grant (an authorization code) is taken before it is sent, so it is never sent twice, even after a failure.
  * - The initial grant runs in a fiber of the layer's scope. When `cancelWhenAbandoned` is set (device code
  *   polling), it is interrupted as soon as every caller waiting for it has been interrupted.
+ * - Every grant's `client_info` / `id_token` name the account: its `AuthenticationRecord`. With a `TokenCache` in the
+ *   context, the refresh token is also saved there (encrypted by the cache), per account (home account id), so a
+ *   credential given the record later finds it after a restart. `disableAutomaticAuthentication` turns "the user
+ *   must sign in" into `AuthenticationRequiredError`; `authenticate` always runs the initial grant.
  *
  * @internal
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
+import * as AuthenticationRecord from "../AuthenticationRecord.js"
 import {
+  AuthenticationRequiredError,
   ClientAuthenticationError,
-  type CredentialUnavailableError,
+  CredentialUnavailableError,
   type InvalidArgumentError
 } from "../IdentityError.js"
 import * as TokenCredential from "../TokenCredential.js"
+import * as UserCredential from "../UserCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { mergeClaims, requestToken } from "./aad.js"
 import type { BaseOptions, Resolved } from "./confidentialClient.js"
-import { orUnavailable, prepare, resolve } from "./confidentialClient.js"
+import { prepare, resolve, unavailable, unavailableError } from "./confidentialClient.js"
 import * as SingleFlight from "./singleFlight.js"
 import { TokenCache } from "./tokenCache.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
+const UserCredentialTag = UserCredential.UserCredential
+
 /** @internal */
 export type GrantError = ClientAuthenticationError | CredentialUnavailableError
+
+/** @internal */
+export type UserError = GrantError | AuthenticationRequiredError
 
 /** The scopes MSAL adds to every user-flow request. @internal */
 export const oidcScopes: ReadonlyArray<string> = ["openid", "profile", "offline_access"]
@@ -73,6 +89,92 @@ export interface InitialGrant {
 export interface UserOptions extends BaseOptions {
   /** Sent with every grant when given (a confidential client). */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** The account to use silently: its refresh token is looked up in the `TokenCache` (if any). */
+  readonly authenticationRecord?: AuthenticationRecord.AuthenticationRecord | undefined
+  /** Fail with `AuthenticationRequiredError` instead of running the initial grant from `getToken`. */
+  readonly disableAutomaticAuthentication?: boolean | undefined
+}
+
+/** What only the credentials that offer `authenticate` do. @internal */
+export interface AccountOptions {
+  /** Keep the refresh token in the context's `TokenCache`, per account (off: memory only). */
+  readonly persistRefreshTokens: boolean
+}
+
+/** A user credential's two faces. @internal */
+export type UserServices = UserCredential.Services
+
+/** How long a saved refresh token is kept: Entra's refresh tokens live up to 90 days. @internal */
+export const refreshTokenLifetimeMillis = 90 * 24 * 60 * 60 * 1000
+
+/** The persistent cache key of an account's refresh token, shared by the user credentials of one app. @internal */
+export const refreshTokenKey = (authority: string, clientId: string, homeAccountId: string): string =>
+  `user-refresh-token|${authority.toLowerCase()}|${clientId.toLowerCase()}|${homeAccountId}`
+
+const decodeJsonObject = (base64url: string): Record<string, unknown> | undefined => {
+  const text = Encoding.decodeBase64UrlString(base64url)
+  if (Either.isLeft(text)) return undefined
+  try {
+    const value: unknown = JSON.parse(text.right)
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const stringField = (o: Record<string, unknown> | undefined, name: string): string | undefined => {
+  const v = o?.[name]
+  return typeof v === "string" && v !== "" ? v : undefined
+}
+
+/** `host[:port]` of an authority host URL: the record's `authority`. @internal */
+export const authorityOf = (authorityHost: string): string => {
+  try {
+    return new URL(authorityHost).host
+  } catch {
+    return authorityHost
+  }
+}
+
+/**
+ * The account a token response names: `homeAccountId` from `client_info` (`uid.utid`), else the ID token's
+ * `oid.tid`; the username from the ID token (`preferred_username`, else `upn`); the tenant from the ID token
+ * (`tid`), else `client_info`'s `utid`, else the tenant asked for.
+ *
+ * @internal
+ */
+export const accountOf = (
+  response: TokenResponse,
+  authorityHost: string,
+  clientId: string,
+  requestTenant: string
+): Option.Option<AuthenticationRecord.AuthenticationRecord> => {
+  const info = Option.isSome(response.clientInfo) ? decodeJsonObject(response.clientInfo.value) : undefined
+  const idPayload = Option.isSome(response.idToken)
+    ? decodeJsonObject(response.idToken.value.split(".")[1] ?? "")
+    : undefined
+  const uid = stringField(info, "uid")
+  const utid = stringField(info, "utid")
+  const oid = stringField(idPayload, "oid")
+  const tid = stringField(idPayload, "tid")
+  const homeAccountId = uid !== undefined && utid !== undefined
+    ? `${uid}.${utid}`
+    : oid !== undefined && tid !== undefined
+    ? `${oid}.${tid}`
+    : undefined
+  if (homeAccountId === undefined) return Option.none()
+  return Option.some(
+    new AuthenticationRecord.AuthenticationRecord({
+      authority: authorityOf(authorityHost),
+      homeAccountId,
+      clientId,
+      tenantId: tid ?? utid ?? requestTenant,
+      username: stringField(idPayload, "preferred_username") ?? stringField(idPayload, "upn") ?? "",
+      version: AuthenticationRecord.version
+    })
+  )
 }
 
 /** Everything the grants of one user credential share. @internal */
@@ -90,8 +192,8 @@ export interface UserContext {
 class NeedsInitial extends Data.TaggedError("NeedsInitial")<{ readonly reason: string | undefined }> {}
 
 /**
- * Builds a user credential from its initial grant. `initial` may refuse the options with a description (the layer
- * still builds; `getToken` is then unavailable).
+ * Builds a user credential from its initial grant. `initial` may refuse the options with `InvalidArgumentError` (the
+ * layer still builds; `getToken` is then unavailable).
  *
  * @internal
  */
@@ -100,58 +202,128 @@ export const make = (
   options: UserOptions,
   initial: (context: UserContext) => Effect.Effect<InitialGrant, InvalidArgumentError>
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
-  orUnavailable(
-    credential,
-    Effect.gen(function*() {
-      const resolved = yield* resolve(credential, options)
-      const clientFields: Record<string, FormValue> = { client_id: resolved.clientId, client_info: "1" }
-      if (options.clientSecret !== undefined) clientFields.client_secret = options.clientSecret
-      const context: UserContext = {
-        resolved,
-        clientFields,
-        request: (request, fields) =>
-          requestToken(resolved.client, {
-            credential,
-            authorityHost: resolved.authorityHost,
-            tenantId: request.tenantId,
-            scopes: request.scopes,
-            claims: request.claims,
-            retryPolicy: resolved.retryPolicy,
-            form: Effect.succeed({ ...clientFields, ...fields })
-          })
-      }
-      const grant = yield* initial(context)
+  Effect.map(makeUser(credential, options, initial, { persistRefreshTokens: false }), (services) => services.credential)
 
-      const scope = yield* Effect.scope
-      // Memory only: without the account in the key, a persisted token could be served to another user.
-      const cache = yield* TokenCacheEngine.make({
-        partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
-        name: credential
-      }).pipe(Effect.mapInputContext((ctx: Context.Context<Scope.Scope>) => Context.omit(TokenCache)(ctx)))
+/** A user credential that cannot try: both faces fail with `CredentialUnavailableError`. @internal */
+export const unavailableUser = (credential: string, reason: string): UserServices => {
+  const service = unavailable(credential, reason)
+  return {
+    credential: service,
+    user: {
+      name: credential,
+      authenticate: () => Effect.fail(unavailableError(credential, reason)),
+      record: Effect.succeed(Option.none())
+    }
+  }
+}
 
-      let refreshToken: Option.Option<Redacted.Redacted<string>> = Option.none()
-      let grantUsed = false
-      let lastRejection: string | undefined
-      const refreshLock = yield* Effect.makeSemaphore(1)
-
-      const keep = (response: TokenResponse) => {
-        if (Option.isSome(response.refreshToken)) refreshToken = response.refreshToken
-      }
-
-      const signInAgain = (extra?: string) =>
-        new ClientAuthenticationError({
+/**
+ * Builds a user credential and its `UserCredential` side (`authenticate`, the account's record). Options `resolve`
+ * or `initial` refuse (`InvalidArgumentError`) give a credential whose both faces are unavailable.
+ *
+ * @internal
+ */
+export const makeUser = (
+  credential: string,
+  options: UserOptions,
+  initial: (context: UserContext) => Effect.Effect<InitialGrant, InvalidArgumentError>,
+  accountOptions: AccountOptions = { persistRefreshTokens: true }
+): Effect.Effect<UserServices, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolve(credential, options)
+    const clientFields: Record<string, FormValue> = { client_id: resolved.clientId, client_info: "1" }
+    if (options.clientSecret !== undefined) clientFields.client_secret = options.clientSecret
+    const context: UserContext = {
+      resolved,
+      clientFields,
+      request: (request, fields) =>
+        requestToken(resolved.client, {
           credential,
-          reason: `no refresh token is left${extra ? ` (${extra})` : ""} and ${grant.exhausted}: the user must ` +
-            `sign in again`
+          authorityHost: resolved.authorityHost,
+          tenantId: request.tenantId,
+          scopes: request.scopes,
+          claims: request.claims,
+          retryPolicy: resolved.retryPolicy,
+          form: Effect.succeed({ ...clientFields, ...fields })
         })
+    }
+    const grant = yield* initial(context)
+    const persistence = accountOptions.persistRefreshTokens ? yield* Effect.serviceOption(TokenCache) : Option.none()
+    const authority = authorityOf(resolved.authorityHost)
 
-      /** Runs in the cache engine's fiber: a refresh-token grant, or `NeedsInitial` when there is no refresh token. */
-      const refresh = (request: GrantRequest): Effect.Effect<AccessToken, GrantError | NeedsInitial> =>
-        refreshLock.withPermits(1)(Effect.suspend(() => {
+    const scope = yield* Effect.scope
+    // Memory only: without the account in the key, a persisted token could be served to another user.
+    const cache = yield* TokenCacheEngine.make({
+      partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
+      name: credential
+    }).pipe(Effect.mapInputContext((ctx: Context.Context<Scope.Scope>) => Context.omit(TokenCache)(ctx)))
+
+    let refreshToken: Option.Option<Redacted.Redacted<string>> = Option.none()
+    let account: Option.Option<AuthenticationRecord.AuthenticationRecord> = Option.fromNullable(
+      options.authenticationRecord
+    )
+    /** Whether the persistent cache was already asked for the record's refresh token. */
+    let loadedFromCache = false
+    let grantUsed = false
+    let lastRejection: string | undefined
+    const refreshLock = yield* Effect.makeSemaphore(1)
+
+    /** Keeps the refresh token and the account a grant answered with; saves the refresh token per account. */
+    const keep = (response: TokenResponse, requestTenant: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (Option.isSome(response.refreshToken)) refreshToken = response.refreshToken
+        const named = accountOf(response, resolved.authorityHost, resolved.clientId, requestTenant)
+        if (Option.isSome(named)) account = named
+        if (Option.isNone(persistence) || Option.isNone(response.refreshToken) || Option.isNone(account)) {
+          return Effect.void
+        }
+        const key = refreshTokenKey(authority, resolved.clientId, account.value.homeAccountId)
+        const secret = response.refreshToken.value
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          persistence.value.save(key, {
+            token: secret,
+            tokenType: "refresh_token",
+            expiresOn: DateTime.unsafeMake(now + refreshTokenLifetimeMillis),
+            refreshOn: Option.none()
+          })).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning(`${credential}: the refresh token was not saved in the token cache: ${error.message}`)
+            )
+          )
+      })
+
+    /** The record's refresh token from the persistent cache, once, when there is none in memory. */
+    const loadSaved: Effect.Effect<void, CredentialUnavailableError> = Effect.suspend(() => {
+      if (Option.isSome(refreshToken) || loadedFromCache || Option.isNone(persistence)) return Effect.void
+      if (Option.isNone(account)) return Effect.void
+      loadedFromCache = true
+      const key = refreshTokenKey(authority, resolved.clientId, account.value.homeAccountId)
+      return persistence.value.load(key).pipe(
+        Effect.mapError((error) => new CredentialUnavailableError({ credential, reason: error.message })),
+        Effect.map((saved) => {
+          if (Option.isSome(saved) && Option.isNone(refreshToken)) {
+            refreshToken = Option.some(Redacted.make(Redacted.value(saved.value.token)))
+          }
+        })
+      )
+    })
+
+    const signInAgain = (extra?: string) =>
+      new ClientAuthenticationError({
+        credential,
+        reason: `no refresh token is left${extra ? ` (${extra})` : ""} and ${grant.exhausted}: the user must ` +
+          `sign in again`
+      })
+
+    /** Runs in the cache engine's fiber: a refresh-token grant, or `NeedsInitial` when there is no refresh token. */
+    const refresh = (request: GrantRequest): Effect.Effect<AccessToken, GrantError | NeedsInitial> =>
+      refreshLock.withPermits(1)(Effect.zipRight(
+        loadSaved,
+        Effect.suspend(() => {
           if (Option.isNone(refreshToken)) return Effect.fail(new NeedsInitial({ reason: lastRejection }))
           const used = refreshToken.value
           return context.request(request, { grant_type: "refresh_token", refresh_token: used }).pipe(
-            Effect.tap(keep),
+            Effect.tap((response) => keep(response, request.tenantId)),
             Effect.map((response) => response.accessToken),
             Effect.catchIf(
               (error): error is ClientAuthenticationError =>
@@ -163,73 +335,133 @@ export const make = (
               }
             )
           )
-        }))
+        })
+      ))
 
-      // The initial grant: one at a time, shared by every caller (whatever its scopes), in a fiber of the layer's scope.
-      const initialGrant = SingleFlight.make<{ readonly key: string; readonly token: AccessToken }, GrantError>({
-        scope,
-        cancelWhenAbandoned: grant.cancelWhenAbandoned
+    // The initial grant: one at a time, shared by every caller (whatever its scopes), in a fiber of the layer's scope.
+    const initialGrant = SingleFlight.make<{ readonly key: string; readonly token: AccessToken }, GrantError>({
+      scope,
+      cancelWhenAbandoned: grant.cancelWhenAbandoned
+    })
+
+    /** Joins the initial grant in flight, or starts it for `key`. */
+    const join = (key: string, request: GrantRequest): Effect.Effect<
+      { readonly key: string; readonly token: AccessToken },
+      GrantError
+    > =>
+      initialGrant.run(Effect.suspend(() => {
+        if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
+        grantUsed = true
+        return grant.run(request).pipe(
+          Effect.tap((response) => {
+            lastRejection = undefined
+            return keep(response, request.tenantId)
+          }),
+          Effect.map((response) => response.accessToken),
+          Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
+          Effect.map((token) => ({ key, token }))
+        )
+      }))
+
+    const required = (request: GrantRequest, scopes: ReadonlyArray<string>, reason: string | undefined) =>
+      new AuthenticationRequiredError({
+        credential,
+        reason: `automatic authentication is disabled and no signed-in account could be used silently${
+          reason ? ` (${reason})` : Option.isNone(account) ? " (no authenticationRecord was given)" : ""
+        }: call authenticate() to sign the user in`,
+        scopes: [...scopes],
+        ...(request.claims !== undefined ? { claims: request.claims } : {})
       })
 
-      /** Joins the initial grant in flight, or starts it for `key`. */
-      const join = (key: string, request: GrantRequest): Effect.Effect<
-        { readonly key: string; readonly token: AccessToken },
-        GrantError
-      > =>
-        initialGrant.run(Effect.suspend(() => {
-          if (!grant.reusable && grantUsed) return Effect.fail(signInAgain(lastRejection))
-          grantUsed = true
-          return grant.run(request).pipe(
-            Effect.tap((response) => {
-              keep(response)
-              lastRejection = undefined
-            }),
-            Effect.map((response) => response.accessToken),
-            Effect.tap((token) => cache.get(key, Effect.succeed(token), true)),
-            Effect.map((token) => ({ key, token }))
-          )
-        }))
+    const getToken = (
+      key: string,
+      request: GrantRequest,
+      scopes: ReadonlyArray<string>,
+      bypass: boolean,
+      attempts: number
+    ): Effect.Effect<AccessToken, UserError> =>
+      cache.get(key, refresh(request), bypass).pipe(
+        Effect.catchTag("NeedsInitial", (needs) =>
+          options.disableAutomaticAuthentication === true
+            ? Effect.fail(required(request, scopes, needs.reason))
+            : attempts >= 2
+            ? Effect.fail(signInAgain(needs.reason))
+            : Effect.flatMap(
+              join(key, request),
+              (result) =>
+                result.key === key
+                  ? Effect.succeed(result.token)
+                  // The grant in flight was for other scopes: now that it has given a refresh token, use it.
+                  : getToken(key, request, scopes, bypass, attempts + 1)
+            ))
+      )
 
-      const getToken = (
-        key: string,
-        request: GrantRequest,
-        bypass: boolean,
-        attempts: number
-      ): Effect.Effect<AccessToken, GrantError> =>
-        cache.get(key, refresh(request), bypass).pipe(
-          Effect.catchTag("NeedsInitial", (needs) =>
-            attempts >= 2
-              ? Effect.fail(signInAgain(needs.reason))
-              : Effect.flatMap(
-                join(key, request),
-                (result) =>
-                  result.key === key
-                    ? Effect.succeed(result.token)
-                    // The grant in flight was for other scopes: now that it has given a refresh token, use it.
-                    : getToken(key, request, bypass, attempts + 1)
-              ))
-        )
+    const tokenCredential = TokenCredential.make(credential, (scopes, getTokenOptions) => {
+      const prepared = prepare(resolved, scopes, getTokenOptions)
+      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+      const { scopes: list, tenantId } = prepared.right
+      const enableCae = getTokenOptions?.enableCae === true
+      const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
+      const request: GrantRequest = {
+        tenantId,
+        scopes: withUserScopes(list),
+        claims: mergeClaims(getTokenOptions?.claims, enableCae)
+      }
+      return getToken(TokenCacheEngine.cacheKey(tenantId, list, enableCae), request, list, bypass, 0).pipe(
+        Effect.withSpan(`${credential}.getToken`, {
+          attributes: {
+            "azure.identity.credential": credential,
+            "azure.identity.tenant": tenantId,
+            "azure.identity.scopes": list.join(" ")
+          }
+        })
+      )
+    })
 
-      return TokenCredential.make(credential, (scopes, getTokenOptions) => {
-        const prepared = prepare(resolved, scopes, getTokenOptions)
-        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+    const authenticate: UserCredential.Service["authenticate"] = (scopes, authenticateOptions) =>
+      Effect.gen(function*() {
+        const prepared = prepare(resolved, scopes, authenticateOptions)
+        if (Either.isLeft(prepared)) return yield* Effect.fail(prepared.left)
         const { scopes: list, tenantId } = prepared.right
-        const enableCae = getTokenOptions?.enableCae === true
-        const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
         const request: GrantRequest = {
           tenantId,
           scopes: withUserScopes(list),
-          claims: mergeClaims(getTokenOptions?.claims, enableCae)
+          claims: mergeClaims(authenticateOptions?.claims, false)
         }
-        return getToken(TokenCacheEngine.cacheKey(tenantId, list, enableCae), request, bypass, 0).pipe(
-          Effect.withSpan(`${credential}.getToken`, {
-            attributes: {
-              "azure.identity.credential": credential,
-              "azure.identity.tenant": tenantId,
-              "azure.identity.scopes": list.join(" ")
-            }
-          })
-        )
-      })
-    })
-  ).pipe(Effect.annotateLogs("module", credential))
+        // Always the initial grant: the user signs in now.
+        yield* join(TokenCacheEngine.cacheKey(tenantId, list, false), request)
+        if (Option.isNone(account)) {
+          return yield* Effect.fail(
+            new ClientAuthenticationError({
+              credential,
+              reason: "the sign-in succeeded but the token response named no account (neither client_info nor an " +
+                "id_token with oid and tid): check that the authority is Microsoft Entra ID"
+            })
+          )
+        }
+        return account.value
+      }).pipe(
+        Effect.withSpan(`${credential}.authenticate`, {
+          attributes: { "azure.identity.credential": credential }
+        })
+      )
+
+    return {
+      credential: tokenCredential,
+      user: { name: credential, authenticate, record: Effect.sync(() => account) }
+    } satisfies UserServices
+  }).pipe(
+    Effect.catchTag("InvalidArgumentError", (error) => Effect.succeed(unavailableUser(credential, error.message))),
+    Effect.annotateLogs("module", credential)
+  )
+
+/** The layer of a user credential: both tags from one build (one cache, one account). @internal */
+export const layer = <E, R>(
+  make: Effect.Effect<UserServices, E, R>
+): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, E, Exclude<R, Scope.Scope>> =>
+  Layer.scopedContext(
+    Effect.map(make, (services) =>
+      Context.make(TokenCredential.TokenCredential, services.credential).pipe(
+        Context.add(UserCredentialTag, services.user)
+      ))
+  )

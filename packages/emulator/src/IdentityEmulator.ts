@@ -9,7 +9,8 @@
  *   registered certificates, or a federated assertion minted by the emulator), authorization code (single use,
  *   PKCE), refresh token, device code, username/password and on-behalf-of;
  * - `/{tenant}/oauth2/v2.0/devicecode` (approve with {@link Service.approveDeviceCode} or `POST /devicelogin`),
- *   `/{tenant}/oauth2/v2.0/authorize` (signs the user in at once and redirects with a code),
+ *   `/{tenant}/oauth2/v2.0/authorize` (an HTML sign-in form for the test users, then a redirect with a code;
+ *   `prompt=none` signs `login_hint` in at once),
  *   `/{tenant}/v2.0/.well-known/openid-configuration` and `/{tenant}/discovery/v2.0/keys`;
  * - IMDS `/metadata/identity/oauth2/token` (requires `Metadata: true`), App Service 2019 (`X-IDENTITY-HEADER`),
  *   App Service 2017 (`secret` header, date-string `expires_on`), Cloud Shell (form POST) and the Azure Arc

@@ -513,7 +513,8 @@ describe("IdentityEmulator: user flows", () => {
             scope: `${SCOPE} openid offline_access`,
             state: "xyz",
             code_challenge: challenge,
-            code_challenge_method: "S256"
+            code_challenge_method: "S256",
+            prompt: "none"
           })}`
         )
         assert.strictEqual(authorize.status, 302)

@@ -150,7 +150,8 @@ describe("IdentityEmulator: secrets in spans", () => {
         const authorize = yield* get(
           `${emulator.endpoints.authorize}?${new URLSearchParams({
             client_id: emulator.clientId,
-            redirect_uri: "http://localhost:8400/callback"
+            redirect_uri: "http://localhost:8400/callback",
+            prompt: "none"
           })}`,
           {}
         )

@@ -11,7 +11,6 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import { flow } from "effect/Function"
-import * as AuthorizationCode from "./entra/authorizationCode.js"
 import * as DeviceCode from "./entra/deviceCode.js"
 import * as Discovery from "./entra/discovery.js"
 import * as Token from "./entra/token.js"
@@ -20,6 +19,7 @@ import * as ManagedIdentity from "./managedIdentity.js"
 import type { RouteName } from "./middleware.js"
 import { faults, internalError, noStore, requestLog } from "./middleware.js"
 import * as Pipelines from "./pipelines.js"
+import * as SignIn from "./signIn.js"
 import type { State } from "./state.js"
 
 export type { RouteName } from "./middleware.js"
@@ -50,7 +50,7 @@ export const router = (state: State) => {
       "/:tenant/oauth2/v2.0/devicecode",
       handler("devicecode", Token.postOnly(state, DeviceCode.deviceAuthorization(state)))
     ),
-    HttpRouter.get("/:tenant/oauth2/v2.0/authorize", handler("authorize", AuthorizationCode.authorize(state))),
+    HttpRouter.all("/:tenant/oauth2/v2.0/authorize", handler("authorize", SignIn.authorize(state))),
     HttpRouter.get(
       "/:tenant/v2.0/.well-known/openid-configuration",
       handler("openid", Discovery.openidConfiguration(state))

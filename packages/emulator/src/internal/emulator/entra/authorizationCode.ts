@@ -1,11 +1,10 @@
 /**
- * Authorization codes: the `/authorize` endpoint (signs the user in at once and redirects back with a code), the
- * codes the control API mints, and the `authorization_code` grant that redeems one once (PKCE and redirect URI
- * checked).
+ * Authorization codes: the checks of an `/authorize` request and the redirect with a code after sign-in (the
+ * sign-in page itself is `signIn.ts`), the codes the control API mints, and the `authorization_code` grant that
+ * redeems one once (PKCE and redirect URI checked).
  *
  * @internal
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
@@ -13,10 +12,10 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import { randomUuid } from "../../ids.js"
-import { entraResponse, field, present, readForm, readQuery, redirect } from "../http.js"
+import { field, present, readForm } from "../http.js"
 import type { EntraError } from "../responses.js"
 import { entraError } from "../responses.js"
-import type { State } from "../state.js"
+import type { ResolvedApp, ResolvedUser, State } from "../state.js"
 import { findUser } from "../state.js"
 import { clientInfo } from "../tokens.js"
 import { authenticateClient } from "./clientAuth.js"
@@ -132,27 +131,26 @@ const isLoopbackRedirect = (uri: string): boolean => {
   }
 }
 
-const AuthorizeQuery = Schema.Struct({
-  client_id: field,
-  redirect_uri: field,
-  login_hint: field,
-  scope: field,
-  code_challenge: field,
-  code_challenge_method: field,
-  state: field
-})
+/** What an authorize request asks for, once checked. @internal */
+export interface AuthorizeRequest {
+  readonly app: ResolvedApp
+  readonly tenantId: string
+  readonly redirectUri: string
+}
 
 /**
- * `GET /{tenant}/oauth2/v2.0/authorize`: signs in `login_hint` (else the first user) at once and redirects back
- * with a code, as a browser would after a successful sign-in.
+ * Checks an authorize request's tenant, `client_id` and `redirect_uri` (parameters read with `q`, an empty one
+ * counting as absent): the errors Entra shows instead of redirecting.
  *
  * @internal
  */
-export const authorize = (state: State) =>
+export const checkAuthorizeRequest = (
+  state: State,
+  tenantSegment: string | undefined,
+  q: (name: string) => string | undefined
+): Effect.Effect<AuthorizeRequest, EntraError> =>
   Effect.gen(function*() {
-    const query = yield* readQuery(AuthorizeQuery)
-    const q = (name: keyof typeof AuthorizeQuery.Type) => query[name]
-    const tenantId = yield* resolveTenant(state, (yield* HttpRouter.params).tenant)
+    const tenantId = yield* resolveTenant(state, tenantSegment)
     const clientId = q("client_id")
     if (clientId === undefined) return yield* Effect.fail(missing("client_id"))
     const app = yield* findAppOrFail(state, clientId, tenantId)
@@ -177,25 +175,35 @@ export const authorize = (state: State) =>
         )
       )
     }
-    const user = findUser(state, q("login_hint"))
-    if (user === undefined) {
-      return yield* Effect.fail(
-        entraError(400, "invalid_request", 50034, "The user account does not exist in the directory.")
-      )
-    }
+    return { app, tenantId, redirectUri }
+  })
+
+/**
+ * Where to send the browser back to the app after `user` signed in: `redirect_uri` with a fresh code, `state` and
+ * `client_info` in the query.
+ *
+ * @internal
+ */
+export const redirectWithCode = (
+  state: State,
+  request: AuthorizeRequest,
+  user: ResolvedUser,
+  q: (name: string) => string | undefined
+): Effect.Effect<string> =>
+  Effect.gen(function*() {
     const code = yield* mintCode(state, {
-      clientId: app.clientId,
+      clientId: request.app.clientId,
       username: user.username,
-      tenantId,
-      redirectUri,
+      tenantId: request.tenantId,
+      redirectUri: request.redirectUri,
       scopes: (q("scope") ?? "").split(/\s+/).filter((s) => s !== ""),
       codeChallenge: q("code_challenge"),
       codeChallengeMethod: q("code_challenge_method")
     })
-    const target = new URL(redirectUri)
+    const target = new URL(request.redirectUri)
     target.searchParams.set("code", code)
     const stateParam = q("state")
     if (stateParam !== undefined) target.searchParams.set("state", stateParam)
-    target.searchParams.set("client_info", clientInfo(user, tenantId))
-    return redirect(target.toString())
-  }).pipe(Effect.catchAll((e) => entraResponse(state, e)))
+    target.searchParams.set("client_info", clientInfo(user, request.tenantId))
+    return target.toString()
+  })
