@@ -20,7 +20,8 @@ import { listen } from "../../../../test/support/loopbackServer.js"
 import { mockExecutor, notFound } from "../../../../test/support/mockCommand.js"
 import { makeSelfSigned } from "../../../../test/support/tls.js"
 import * as IdentityEmulator from "../../src/IdentityEmulator.js"
-import { decodeClaims, run } from "../../src/internal/cli/main.js"
+import { run } from "../../src/internal/cli/main.js"
+import { decodeClaims } from "../../src/internal/cli/token.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 
