@@ -25,6 +25,6 @@ if (args.length === 1 && args[0] === "--version") {
   run(process.argv).pipe(
     Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
     Effect.provide(Layer.merge(IdentityNode.layer, NodeContext.layer)),
-    NodeRuntime.runMain({ disableErrorReporting: true })
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
   )
 }

@@ -1,6 +1,6 @@
 /**
  * `emulator`: runs the identity emulator until interrupted, prints the `export` lines that point a program at it and,
- * with `--env-file`, writes them to a file that appears only once complete. Loaded only when the command runs.
+ * with `--exports-file`, writes them to a file that appears only once complete. Loaded only when the command runs.
  *
  * @internal
  */
@@ -21,7 +21,7 @@ export interface EmulatorArgs {
   readonly tlsCert: Option.Option<string>
   readonly tlsKey: Option.Option<string>
   readonly autoApprove: boolean
-  readonly envFile: Option.Option<string>
+  readonly exportsFile: Option.Option<string>
   readonly pidFile: Option.Option<string>
 }
 
@@ -90,7 +90,7 @@ export const emulator = (args: EmulatorArgs): Effect.Effect<never, Reported, Fil
       return yield* new Reported({ exitCode: 1 })
     }
     // a file left by an earlier run must not be taken for this one's
-    for (const file of [args.envFile, args.pidFile]) {
+    for (const file of [args.exportsFile, args.pidFile]) {
       if (Option.isSome(file)) yield* Effect.ignore(fs.remove(file.value))
     }
     const tls = Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
@@ -113,7 +113,7 @@ export const emulator = (args: EmulatorArgs): Effect.Effect<never, Reported, Fil
       ...IdentityEmulator.exportLines(scenarioEnv(emulator, args.scenario))
     ].join("\n") + "\n"
     if (Option.isSome(args.pidFile)) yield* writeAtomically(args.pidFile.value, `${process.pid}\n`)
-    if (Option.isSome(args.envFile)) yield* writeAtomically(args.envFile.value, text)
+    if (Option.isSome(args.exportsFile)) yield* writeAtomically(args.exportsFile.value, text)
     yield* Console.log(text.trimEnd())
     return yield* Effect.never
   }).pipe(Effect.scoped)

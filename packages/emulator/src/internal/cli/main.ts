@@ -22,6 +22,7 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import { stripVTControlCharacters } from "node:util"
 import { version as libraryVersion } from "../version.js"
@@ -110,7 +111,7 @@ export const emulatorCommand = Command.make(
     tlsCert: Options.file("tls-cert").pipe(Options.optional),
     tlsKey: Options.file("tls-key").pipe(Options.optional),
     autoApprove: Options.boolean("auto-approve-device-codes"),
-    envFile: Options.text("env-file").pipe(
+    exportsFile: Options.text("exports-file").pipe(
       Options.withDescription(
         "Once the emulator is ready, write the export lines to this file (atomically: it appears only complete); " +
           "removed when the emulator stops"
@@ -134,11 +135,15 @@ export const rootCommand = Command.make("effect-azure-identity").pipe(
 /** @internal */
 export const cli = Command.run(rootCommand, { name: "effect-azure-identity", version: libraryVersion })
 
-/** Whether a stream may carry colours: a terminal, and `NO_COLOR` unset or empty (https://no-color.org). */
-const colours = (stream: { readonly isTTY?: boolean | undefined }): boolean => {
-  const noColor = process.env.NO_COLOR
-  return stream.isTTY === true && (noColor === undefined || noColor === "")
-}
+/**
+ * Whether a stream may carry colours: a terminal, and `NO_COLOR` unset or empty (https://no-color.org).
+ *
+ * @internal
+ */
+export const colours = (
+  stream: { readonly isTTY?: boolean | undefined },
+  env: Readonly<Record<string, string | undefined>> = process.env
+): boolean => stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === "")
 
 const plain = (args: ReadonlyArray<unknown>) =>
   args.map((a) => (typeof a === "string" ? stripVTControlCharacters(a) : a))
@@ -195,5 +200,10 @@ export const run = (
       if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
       return Effect.as(Console.error(`unexpected error (a bug): ${Cause.pretty(cause)}`), 70)
     }),
-    withPlainOutput
+    withPlainOutput,
+    // logs (e.g. a credential's warning) go to stderr: stdout is the command's output, `--json` must stay parseable
+    Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      Logger.prettyLogger({ stderr: true, colors: colours(process.stderr) })
+    ))
   )
