@@ -1,6 +1,6 @@
 /**
- * CLI start-up from fresh processes: runs each command of the BUILT command line (`dist/bin.js`; run `npm run build`
- * at the root first) `N` times, one process after another, and prints the median wall time and the median CPU time
+ * CLI start-up from fresh processes: runs each command of the BUILT command line (the package's bin,
+ * `dist/cli/bin.mjs`, and the unbundled `dist/bin.js` it is made from; run `npm run build` at the root first) `N` times, one process after another, and prints the median wall time and the median CPU time
  * (user + system, as the process itself measured it at exit; it stays meaningful on a loaded machine).
  * `token` runs against an emulator started in this process (the `environment` variables, so `DefaultAzureCredential`
  * stops at `EnvironmentCredential`; nothing leaves 127.0.0.1).
@@ -16,7 +16,9 @@ import { performance } from "node:perf_hooks"
 import * as IdentityEmulator from "../src/IdentityEmulator.js"
 
 const runs = Number(process.argv[2] ?? 10)
-const bin = path.resolve(import.meta.dirname, "../dist/bin.js")
+// the package's bin (bundled by scripts/bundle-cli.mjs) and, for comparison, tsc's output it is bundled from
+const bin = path.resolve(import.meta.dirname, "../dist/cli/bin.mjs")
+const unbundled = path.resolve(import.meta.dirname, "../dist/bin.js")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-startup-"))
 const cpuFile = path.join(dir, "cpu")
 // written by the measured process as it exits: its own CPU time in microseconds
@@ -56,15 +58,23 @@ const median = (values: ReadonlyArray<number>) => {
 }
 
 const program = Effect.gen(function*() {
-  if (!fs.existsSync(bin)) return yield* Effect.dieMessage(`${bin} is missing: run \`npm run build\` first`)
+  for (const file of [bin, unbundled]) {
+    if (!fs.existsSync(file)) return yield* Effect.dieMessage(`${file} is missing: run \`npm run build\` first`)
+  }
   const emulator = yield* IdentityEmulator.make()
   const rows: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>]> = [
     ["node (empty script)", ["-e", ""], {}],
     ["--version", [bin, "--version"], {}],
     ["--help", [bin, "--help"], {}],
-    ["token", [bin, "token"], emulator.envFor("environment")]
+    ["token", [bin, "token"], emulator.envFor("environment")],
+    ["--help (unbundled dist/bin.js)", [unbundled, "--help"], {}],
+    ["token (unbundled dist/bin.js)", [unbundled, "token"], emulator.envFor("environment")]
   ]
-  console.log(`CLI start-up, ${runs} fresh processes each, medians (${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}):`)
+  console.log(
+    `CLI start-up, ${runs} fresh processes each, medians (${os.cpus().length} CPUs, load ${
+      os.loadavg()[0]!.toFixed(1)
+    }):`
+  )
   console.log(`| command | wall | CPU (user + system) |\n| --- | ---: | ---: |`)
   for (const [label, args, env] of rows) {
     yield* Effect.promise(() => once(args, env)) // warm the file system cache
