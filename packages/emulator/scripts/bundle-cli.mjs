@@ -12,7 +12,6 @@ const root = path.resolve(import.meta.dirname, "..")
 await build({
   entryPoints: { bin: path.join(root, "dist/bin.js") },
   outdir: path.join(root, "dist/cli"),
-  outExtension: { ".js": ".mjs" },
   bundle: true,
   splitting: true,
   format: "esm",

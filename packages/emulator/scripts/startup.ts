@@ -1,6 +1,6 @@
 /**
  * CLI start-up from fresh processes: runs each command of the BUILT command line (the package's bin,
- * `dist/cli/bin.mjs`, and the unbundled `dist/bin.js` it is made from; run `npm run build` at the root first) `N` times, one process after another, and prints the median wall time and the median CPU time
+ * `dist/cli/bin.js`, and the unbundled `dist/bin.js` it is made from; run `npm run build` at the root first) `N` times, one process after another, and prints the median wall time and the median CPU time
  * (user + system, as the process itself measured it at exit; it stays meaningful on a loaded machine).
  * `token` runs against an emulator started in this process (the `environment` variables, so `DefaultAzureCredential`
  * stops at `EnvironmentCredential`; nothing leaves 127.0.0.1).
@@ -17,7 +17,7 @@ import * as IdentityEmulator from "../src/IdentityEmulator.js"
 
 const runs = Number(process.argv[2] ?? 10)
 // the package's bin (bundled by scripts/bundle-cli.mjs) and, for comparison, tsc's output it is bundled from
-const bin = path.resolve(import.meta.dirname, "../dist/cli/bin.mjs")
+const bin = path.resolve(import.meta.dirname, "../dist/cli/bin.js")
 const unbundled = path.resolve(import.meta.dirname, "../dist/bin.js")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-startup-"))
 const cpuFile = path.join(dir, "cpu")
