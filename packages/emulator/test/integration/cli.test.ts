@@ -395,6 +395,8 @@ describe("CLI as a child process", () => {
         assert.match(doctor.stdout, /AzureCliCredential +unavailable/)
         assert.include(doctor.stdout, "AZURE_CLIENT_SECRET: (set)")
         assert.notInclude(doctor.stdout, env.AZURE_CLIENT_SECRET!)
+        assert.include(doctor.stdout, "AZURE_PASSWORD: (set)")
+        assert.notInclude(doctor.stdout, env.AZURE_PASSWORD!)
 
         assert.strictEqual(wrong.code, 1)
         assert.include(wrong.stderr, "AADSTS7000215")

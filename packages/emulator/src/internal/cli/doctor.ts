@@ -32,6 +32,7 @@ const watchedVariables = [
   "AZURE_CLIENT_CERTIFICATE_PATH",
   "AZURE_FEDERATED_TOKEN_FILE",
   "AZURE_USERNAME",
+  "AZURE_PASSWORD",
   "AZURE_TOKEN_CREDENTIALS",
   "IDENTITY_ENDPOINT",
   "IDENTITY_HEADER",
@@ -41,7 +42,7 @@ const watchedVariables = [
   "AZURE_POD_IDENTITY_AUTHORITY_HOST"
 ]
 
-const secretVariables = new Set(["AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"])
+const secretVariables = new Set(["AZURE_CLIENT_SECRET", "AZURE_PASSWORD", "IDENTITY_HEADER", "MSI_SECRET"])
 
 /** The parsed options of `doctor`. @internal */
 export interface DoctorArgs {
