@@ -3,7 +3,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["dist/**", "coverage/**", "reports/**", "tmp/**", "node_modules/**", "**/*.js", "**/*.cjs"] },
+  { ignores: ["dist/**", "**/dist/**", "coverage/**", "reports/**", "tmp/**", "node_modules/**", "**/*.js", "**/*.cjs"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -40,8 +40,6 @@
  */
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpServer from "@effect/platform/HttpServer"
-import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -57,6 +55,7 @@ import { ClientAuthenticationError, CredentialUnavailableError } from "./Identit
 import * as Flow from "./internal/browserFlow.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import * as UserTokens from "./internal/userTokens.js"
+import { LoopbackServer } from "./LoopbackServer.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import { Platform } from "./SharedTokenCacheCredential.js"
 import type * as TokenCredential from "./TokenCredential.js"
@@ -196,26 +195,13 @@ export const layerSystemBrowserOpener: Layer.Layer<BrowserOpener, never, Command
   .effect(BrowserOpener, systemBrowserOpener)
 
 /**
- * @since 0.1.0
- * @category models
- */
-export interface LoopbackServerService {
-  /** An HTTP server listening on `127.0.0.1:{port}` (`0`: a free port) until the scope closes. */
-  readonly listen: (options: {
-    readonly port: number
-  }) => Effect.Effect<HttpServer.HttpServer, HttpServerError.ServeError, Scope.Scope>
-}
-
-/**
- * Starts the redirect listener. `effect-azure-identity/node` provides the Node implementation (`node:http`).
+ * Starts the redirect listener (declared in its own module so `effect-azure-identity/node` can provide it without
+ * loading this credential).
  *
  * @since 0.1.0
  * @category tags
  */
-export class LoopbackServer extends Context.Tag("effect-azure-identity/InteractiveBrowserCredential/LoopbackServer")<
-  LoopbackServer,
-  LoopbackServerService
->() {}
+export { LoopbackServer, type LoopbackServerService } from "./LoopbackServer.js"
 
 interface Redirect {
   /** The redirect URI before the port is known: `http://host` + `:port` (or the given port) + path. */

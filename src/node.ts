@@ -1,7 +1,7 @@
 /**
  * The Node.js implementations of the services credentials use: `HttpClient` (undici), `FileSystem`, `Path`,
  * `CommandExecutor`, `PinnedHttpClient` (the certificate-pinned client of Service Fabric's managed identity
- * endpoint) and `InteractiveBrowserCredential.LoopbackServer` (the browser sign-in's redirect listener). Provide it
+ * endpoint) and `LoopbackServer.LoopbackServer` (the browser sign-in's redirect listener). Provide it
  * once at the edge of a Node program:
  *
  * @example
@@ -27,7 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import type * as Tls from "node:tls"
-import * as InteractiveBrowserCredential from "./InteractiveBrowserCredential.js"
+import * as LoopbackServer from "./LoopbackServer.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
 
 const pinMismatch = (message: string): Error =>
@@ -90,14 +90,14 @@ export const layerPinnedHttpClient: Layer.Layer<PinnedHttpClient.PinnedHttpClien
 )
 
 /**
- * The Node implementation of `InteractiveBrowserCredential.LoopbackServer`: a `node:http` server on `127.0.0.1`,
+ * The Node implementation of `LoopbackServer.LoopbackServer`: a `node:http` server on `127.0.0.1`,
  * closed with its scope.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerLoopbackServer: Layer.Layer<InteractiveBrowserCredential.LoopbackServer> = Layer.succeed(
-  InteractiveBrowserCredential.LoopbackServer,
+export const layerLoopbackServer: Layer.Layer<LoopbackServer.LoopbackServer> = Layer.succeed(
+  LoopbackServer.LoopbackServer,
   {
     listen: ({ port }) => NodeHttpServer.make(() => Http.createServer(), { port, host: "127.0.0.1" })
   }
@@ -113,5 +113,5 @@ export const layer: Layer.Layer<
   | Path.Path
   | CommandExecutor.CommandExecutor
   | PinnedHttpClient.PinnedHttpClient
-  | InteractiveBrowserCredential.LoopbackServer
+  | LoopbackServer.LoopbackServer
 > = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer, layerPinnedHttpClient, layerLoopbackServer)

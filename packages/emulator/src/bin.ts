@@ -2,17 +2,29 @@
 /**
  * The `effect-azure-identity` command: `token`, `doctor`, `emulator`. See `docs/cli.md`.
  *
+ * `--version` alone is answered before anything else loads; every other command loads the command line, and each
+ * command's handler loads what it uses (the credentials, the emulator) when it runs.
+ *
  * @since 0.1.0
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as IdentityNode from "effect-azure-identity/node"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { run } from "./internal/cli/main.js"
+import { version } from "./internal/version.js"
 
-run(process.argv).pipe(
-  Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
-  Effect.provide(Layer.merge(IdentityNode.layer, NodeContext.layer)),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+const args = process.argv.slice(2)
+
+if (args.length === 1 && args[0] === "--version") {
+  process.stdout.write(`${version}\n`)
+} else {
+  const [NodeContext, NodeRuntime, IdentityNode, Effect, Layer, { run }] = await Promise.all([
+    import("@effect/platform-node/NodeContext"),
+    import("@effect/platform-node/NodeRuntime"),
+    import("effect-azure-identity/node"),
+    import("effect/Effect"),
+    import("effect/Layer"),
+    import("./internal/cli/main.js")
+  ])
+  run(process.argv).pipe(
+    Effect.flatMap((code) => Effect.sync(() => (process.exitCode = code))),
+    Effect.provide(Layer.merge(IdentityNode.layer, NodeContext.layer)),
+    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+  )
+}

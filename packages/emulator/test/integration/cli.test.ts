@@ -20,7 +20,8 @@ import { listen } from "../../../../test/support/loopbackServer.js"
 import { mockExecutor, notFound } from "../../../../test/support/mockCommand.js"
 import { makeSelfSigned } from "../../../../test/support/tls.js"
 import * as IdentityEmulator from "../../src/IdentityEmulator.js"
-import { decodeClaims, run } from "../../src/internal/cli/main.js"
+import { colours, run } from "../../src/internal/cli/main.js"
+import { decodeClaims } from "../../src/internal/cli/token.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 
@@ -119,11 +120,56 @@ describe("CLI in-process", () => {
       assert.include(err.join("\n"), "CertificateCredential is unavailable")
     }).pipe(Effect.scoped, withEnv({})))
 
-  it.live("a bad option exits 2", () =>
+  it.live("a bad option exits 2 and names the option, the value and the choices", () =>
     Effect.gen(function*() {
       const code = yield* cli("token", "--credential", "no-such-credential")
       assert.strictEqual(code, 2)
+      const text = err.join("\n")
+      assert.include(text, "--credential")
+      assert.include(text, "\"no-such-credential\"")
+      assert.include(text, "managed-identity")
+      assert.notMatch(text, /\u001b\[/)
+      err = []
+      const scenario = yield* cli("emulator", "--scenario", "moon")
+      assert.strictEqual(scenario, 2)
+      assert.include(err.join("\n"), "--scenario: \"moon\" is not one of all, environment, username-password")
     }).pipe(withEnv({})))
+
+  it.live("an invalid scope is reported as an invalid scope, before any credential runs", () =>
+    Effect.gen(function*() {
+      const emulator = yield* IdentityEmulator.make()
+      const code = yield* cli("token", "--scope", "not a scope").pipe(withEnv(emulator.envFor("environment")))
+      assert.strictEqual(code, 2)
+      const text = err.join("\n")
+      assert.include(text, "--scope: invalid scope \"not a scope\"")
+      assert.notInclude(text, "found no credential")
+      assert.lengthOf(yield* emulator.requests, 0)
+      err = []
+      assert.strictEqual(yield* cli("doctor", "--scope", "a\"b"), 2)
+      assert.include(err.join("\n"), "--scope: invalid scope")
+    }).pipe(Effect.scoped, withEnv({})))
+
+  it.live("token -c managed-identity, and the chain, say which managed-identity source answered", () =>
+    Effect.gen(function*() {
+      const emulator = yield* IdentityEmulator.make()
+      const direct = yield* cli("token", "-c", "managed-identity").pipe(withEnv(emulator.envFor("app-service-2019")))
+      assert.strictEqual(direct, 0, err.join("\n"))
+      assert.include(out.join("\n"), "credential: ManagedIdentityCredential\nsource:     App Service\n")
+      out = []
+      const shell = yield* cli("token", "-c", "managed-identity", "--json").pipe(
+        withEnv(emulator.envFor("cloud-shell"))
+      )
+      assert.strictEqual(shell, 0, err.join("\n"))
+      assert.strictEqual(JSON.parse(out.join("\n")).source, "Cloud Shell")
+      out = []
+      const chain = yield* cli("token").pipe(withEnv(emulator.envFor("imds")))
+      assert.strictEqual(chain, 0, err.join("\n"))
+      assert.include(out.join("\n"), "DefaultAzureCredential → ManagedIdentityCredential\nsource:     IMDS\n")
+      out = []
+      const secret = yield* cli("token", "-c", "client-secret").pipe(withEnv(emulator.envFor("environment")))
+      assert.strictEqual(secret, 0, err.join("\n"))
+      assert.notInclude(out.join("\n"), "source:")
+    }).pipe(Effect.scoped, withEnv({})))
 
   it.live("doctor walks every link: why each is unavailable, and which one would be used", () =>
     Effect.gen(function*() {
@@ -257,6 +303,14 @@ describe("CLI in-process", () => {
       assert.lengthOf(out, 0)
     }).pipe(Effect.scoped, withEnv({})))
 
+  it("colours only on a terminal, and never with NO_COLOR set", () => {
+    assert.isTrue(colours({ isTTY: true }, {}))
+    assert.isTrue(colours({ isTTY: true }, { NO_COLOR: "" }))
+    assert.isFalse(colours({ isTTY: true }, { NO_COLOR: "1" }))
+    assert.isFalse(colours({ isTTY: false }, {}))
+    assert.isFalse(colours({}, {}))
+  })
+
   it("decodeClaims reads JWT payloads and refuses anything else", () => {
     const payload = Buffer.from(JSON.stringify({ aud: "x", exp: 1 })).toString("base64url")
     assert.deepStrictEqual(decodeClaims(`e30.${payload}.sig`), { aud: "x", exp: 1 })
@@ -275,12 +329,12 @@ interface Finished {
 /** `node --import tsx src/bin.ts …` with only the variables given (and a PATH without az/azd). */
 const childEnv = (env: Record<string, string>) => ({ PATH: path.dirname(process.execPath), ...env })
 
-const runBin = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+const runBin = (args: ReadonlyArray<string>, env: Record<string, string>, nodeArgs: ReadonlyArray<string> = []) =>
+  runChild(process.execPath, [...guardedNodeArgs, ...nodeArgs, "src/bin.ts", ...args], env)
+
+const runChild = (command: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.async<Finished>((resume) => {
-    const child = spawn(process.execPath, [...guardedNodeArgs, "src/bin.ts", ...args], {
-      cwd: root,
-      env: childEnv(env)
-    })
+    const child = spawn(command, args, { cwd: root, env: childEnv(env) })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -341,11 +395,128 @@ describe("CLI as a child process", () => {
         assert.match(doctor.stdout, /AzureCliCredential +unavailable/)
         assert.include(doctor.stdout, "AZURE_CLIENT_SECRET: (set)")
         assert.notInclude(doctor.stdout, env.AZURE_CLIENT_SECRET!)
+        assert.include(doctor.stdout, "AZURE_PASSWORD: (set)")
+        assert.notInclude(doctor.stdout, env.AZURE_PASSWORD!)
 
         assert.strictEqual(wrong.code, 1)
         assert.include(wrong.stderr, "AADSTS7000215")
         assert.notInclude(wrong.stderr + wrong.stdout, "wrong-secret-xyz")
         assert.notMatch(wrong.stderr, /\n\s+at /)
+      }).pipe(Effect.scoped),
+    180_000
+  )
+})
+
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+    (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
+  )
+
+/** `--import` hook that appends every loaded module's URL to the file named by RECORD_MODULES_FILE. */
+const recorder = path.join(import.meta.dirname, "../support/recordModules.mjs")
+
+/** Runs the CLI as a child process and returns what it printed and the URLs of the modules it loaded. */
+const loadedModules = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("cli-modules-")
+    const file = path.join(dir, "modules.txt")
+    const result = yield* runBin(args, { ...env, RECORD_MODULES_FILE: file }, ["--import", recorder])
+    const modules = fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : []
+    return { ...result, modules }
+  })
+
+/** The emulator's and the credentials' modules: what `--version` and `--help` must not load. */
+const heavy = (url: string) => /IdentityEmulator|\/internal\/emulator\/|Credential[^/]*$/.test(url)
+
+describe("CLI start-up loads only what the command uses", () => {
+  it.live("--version loads neither the command line, nor the emulator, nor a credential", () =>
+    Effect.gen(function*() {
+      const { code, modules, stdout } = yield* loadedModules(["--version"])
+      assert.strictEqual(code, 0)
+      assert.strictEqual(stdout, "0.1.0\n")
+      assert.isTrue(modules.some((m) => m.endsWith("/src/bin.ts")), modules.join("\n"))
+      assert.deepStrictEqual(modules.filter(heavy), [])
+      assert.deepStrictEqual(modules.filter((m) => m.includes("/@effect/cli/")), [])
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "--help loads the command line but neither the emulator nor a credential, and prints no ANSI when piped",
+    () =>
+      Effect.gen(function*() {
+        const help = yield* loadedModules(["token", "--help"])
+        assert.strictEqual(help.code, 0, help.stderr)
+        assert.include(help.stdout, "--credential")
+        assert.notMatch(help.stdout, /\u001b\[/)
+        assert.isTrue(help.modules.some((m) => m.endsWith("/internal/cli/main.ts")), help.modules.join("\n"))
+        assert.deepStrictEqual(help.modules.filter(heavy), [])
+        const noColor = yield* runBin(["--help"], { NO_COLOR: "1" })
+        assert.strictEqual(noColor.code, 0, noColor.stderr)
+        assert.include(noColor.stdout, "USAGE")
+        assert.notMatch(noColor.stdout, /\u001b\[/)
+        const bad = yield* runBin(["token", "-c", "nope"], {})
+        assert.strictEqual(bad.code, 2)
+        assert.include(bad.stderr, "--credential: \"nope\" is not one of default, environment")
+        assert.notMatch(bad.stderr, /\u001b\[/)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})
+
+describe("emulator --exports-file", () => {
+  it.live(
+    "the file appears only complete, once the emulator is ready; `.` of it works for token; --pid-file stops it",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("cli-env-file-")
+        const envFile = path.join(dir, "emulator.env")
+        const pidFile = path.join(dir, "emulator.pid")
+        fs.writeFileSync(envFile, "stale\n") // left by an earlier run: removed at start, never taken for this one's
+        const seen: Array<string> = []
+        const ready = yield* Deferred.make<string>()
+        const watcher = yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            fs.watch(dir, () => {
+              if (!fs.existsSync(envFile)) return
+              const content = fs.readFileSync(envFile, "utf8")
+              seen.push(content)
+              if (content !== "stale\n") Deferred.unsafeDone(ready, Effect.succeed(content))
+            })
+          ),
+          (w) => Effect.sync(() => w.close())
+        )
+        void watcher
+        const child = spawn(
+          process.execPath,
+          [...guardedNodeArgs, "src/bin.ts", "emulator", "--exports-file", envFile, "--pid-file", pidFile],
+          { cwd: root, env: childEnv({}), stdio: "ignore" }
+        )
+        const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
+        yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+        const content = yield* Deferred.await(ready)
+        for (const observed of seen.filter((c) => c !== "stale\n")) {
+          assert.match(observed, /^# identity emulator on http:\/\/127\.0\.0\.1:\d+/)
+          assert.match(observed, /\nexport AZURE_PASSWORD='emulator-password-[^']+'\n$/)
+        }
+        assert.include(content, "export AZURE_USERNAME='user@emulator.test'")
+        assert.strictEqual(fs.readFileSync(pidFile, "utf8"), `${child.pid}\n`)
+        assert.strictEqual(fs.statSync(envFile).mode & 0o077, 0)
+
+        const quoted = [process.execPath, ...guardedNodeArgs, "src/bin.ts"].map((a) => `'${a}'`).join(" ")
+        const token = yield* runChild("/bin/sh", [
+          "-c",
+          `. '${envFile}' && exec ${quoted} token --credential username-password --json`
+        ], {})
+        assert.strictEqual(token.code, 0, token.stderr)
+        const json = JSON.parse(token.stdout) // the credential's deprecation warning went to stderr
+        assert.include(token.stderr, "UsernamePasswordCredential uses the resource owner password grant")
+        assert.strictEqual(json.credential, "UsernamePasswordCredential")
+        assert.strictEqual(json.claims.upn ?? json.claims.preferred_username, "user@emulator.test")
+
+        process.kill(Number(fs.readFileSync(pidFile, "utf8")), "SIGTERM")
+        yield* Effect.promise(() => exited)
+        assert.isFalse(fs.existsSync(envFile))
+        assert.isFalse(fs.existsSync(pidFile))
       }).pipe(Effect.scoped),
     180_000
   )

@@ -6,11 +6,14 @@
  */
 import * as AzureCliCredential from "effect-azure-identity/AzureCliCredential"
 import * as AzureDeveloperCliCredential from "effect-azure-identity/AzureDeveloperCliCredential"
+import * as AzurePipelinesCredential from "effect-azure-identity/AzurePipelinesCredential"
+import * as AzurePowerShellCredential from "effect-azure-identity/AzurePowerShellCredential"
 import * as CertificateCredential from "effect-azure-identity/CertificateCredential"
 import * as ClientSecretCredential from "effect-azure-identity/ClientSecretCredential"
 import * as DefaultAzureCredential from "effect-azure-identity/DefaultAzureCredential"
 import * as DeviceCodeCredential from "effect-azure-identity/DeviceCodeCredential"
 import * as EnvironmentCredential from "effect-azure-identity/EnvironmentCredential"
+import * as InteractiveBrowserCredential from "effect-azure-identity/InteractiveBrowserCredential"
 import * as ManagedIdentityCredential from "effect-azure-identity/ManagedIdentityCredential"
 import type * as IdentityNode from "effect-azure-identity/node"
 import * as SharedTokenCacheCredential from "effect-azure-identity/SharedTokenCacheCredential"
@@ -23,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
+import type { CredentialChoice } from "./choices.js"
 
 /** What the Node layer provides. @internal */
 export type NodeServices = Layer.Layer.Success<typeof IdentityNode.layer>
@@ -30,8 +34,16 @@ export type NodeServices = Layer.Layer.Success<typeof IdentityNode.layer>
 /** @internal */
 export type CredentialLayer = Layer.Layer<TokenCredential.TokenCredential, never, NodeServices>
 
-/** Which credential produced the last token (for chains: the link). @internal */
-export class Producer extends Context.Tag("effect-azure-identity/cli/Producer")<Producer, { name: string }>() {}
+/**
+ * Which credential produced the last token (for chains: the link), and for managed identity which source answered
+ * (`IMDS`, `App Service`, `Cloud Shell`, `Azure Arc`, …).
+ *
+ * @internal
+ */
+export class Producer extends Context.Tag("effect-azure-identity/cli/Producer")<
+  Producer,
+  { name: string; source: string }
+>() {}
 
 /** Wraps a credential layer so a successful `getToken` records the credential's name. @internal */
 export const tracked = (
@@ -54,14 +66,20 @@ export const tracked = (
 
 const linkSpan = /^(\w+)\.(getToken|requestToken)$/
 
+/** The span attribute in which `ManagedIdentityCredential` names the source it uses. */
+const sourceAttribute = "azure.identity.source"
+
 /**
- * Runs `self` with a tracer that notes which link of a chain succeeded: the first span named
- * `<Credential>.getToken` or `<Credential>.requestToken` that ends successfully directly under the chain's
- * `<chain>.getToken` span. The chain itself says only that it succeeded.
+ * Runs `self` with a tracer that notes, from the spans the credentials open:
+ * - which link of a chain succeeded: the first span named `<Credential>.getToken` or `<Credential>.requestToken`
+ *   that ends successfully directly under the chain's `<chain>.getToken` span (the chain itself says only that it
+ *   succeeded);
+ * - which managed-identity source answered: the `azure.identity.source` attribute of the first span that carries
+ *   one and ends successfully.
  *
  * @internal
  */
-export const noteChainWinner = (chain: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+export const noteProducer = (chain: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Effect.all([Producer, Effect.tracer]), ([producer, base]) =>
     Effect.withTracer(
       self,
@@ -71,10 +89,14 @@ export const noteChainWinner = (chain: string) => <A, E, R>(self: Effect.Effect<
           const match = linkSpan.exec(name)
           const underChain = parent._tag === "Some" && parent.value._tag === "Span" &&
             parent.value.name === `${chain}.getToken`
-          if (match === null || match[1] === chain || !underChain) return span
+          const link = match !== null && match[1] !== chain && underChain ? match[1]! : undefined
           const end = span.end.bind(span)
           span.end = (endTime, exit) => {
-            if (Exit.isSuccess(exit) && producer.name === "") producer.name = match[1]!
+            if (Exit.isSuccess(exit)) {
+              if (link !== undefined && producer.name === "") producer.name = link
+              const source = span.attributes.get(sourceAttribute)
+              if (typeof source === "string" && producer.source === "") producer.source = source
+            }
             end(endTime, exit)
           }
           return span
@@ -82,24 +104,6 @@ export const noteChainWinner = (chain: string) => <A, E, R>(self: Effect.Effect<
         context: (f, fiber) => base.context(f, fiber)
       })
     ))
-
-/** `--credential` choices. @internal */
-export const credentialChoices = [
-  "default",
-  "environment",
-  "client-secret",
-  "certificate",
-  "managed-identity",
-  "workload-identity",
-  "shared-token-cache",
-  "azure-cli",
-  "azure-developer-cli",
-  "device-code",
-  "username-password"
-] as const
-
-/** @internal */
-export type CredentialChoice = typeof credentialChoices[number]
 
 /** The credential layer for a choice; every one reads its settings from the environment. @internal */
 export const credentialLayer = (
@@ -124,6 +128,13 @@ export const credentialLayer = (
       return tracked(AzureCliCredential.layer())
     case "azure-developer-cli":
       return tracked(AzureDeveloperCliCredential.layer())
+    case "azure-powershell":
+      return tracked(AzurePowerShellCredential.layerConfig())
+    case "azure-pipelines":
+      return tracked(AzurePipelinesCredential.layerConfig())
+    case "interactive-browser":
+      // opens the system browser; the sign-in page redirects to a listener on localhost
+      return tracked(InteractiveBrowserCredential.layer())
     case "device-code":
       // the instructions go to stderr, so `--json` output stays parseable
       return tracked(DeviceCodeCredential.layer({ prompt: (info) => Console.error(info.message) }))

@@ -1,71 +1,65 @@
 /**
  * The `effect-azure-identity` command line: `token`, `doctor` and `emulator`.
  *
- * Expected failures (every `IdentityError`, a bad option) print their message to stderr and exit 1, never a stack
- * trace. Tokens are printed only with `--show-token`.
+ * This module holds only the command definitions: each handler loads its own module (the credentials, the emulator)
+ * when it runs, so `--help` and `--version` load neither.
+ *
+ * Expected failures (every `IdentityError`, a bad option) print their message to stderr and exit 1 (2 for a bad
+ * option), never a stack trace. Tokens are printed only with `--show-token`. Output carries no ANSI escapes when the
+ * stream is not a terminal or `NO_COLOR` is set.
  *
  * @internal
  */
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import type * as NodeContext from "@effect/platform-node/NodeContext"
-import * as FileSystem from "@effect/platform/FileSystem"
-import type { AccessToken } from "effect-azure-identity/AccessToken"
-import * as DefaultAzureCredential from "effect-azure-identity/DefaultAzureCredential"
-import type { IdentityError, LinkError } from "effect-azure-identity/IdentityError"
-import { CredentialUnavailableError, isIdentityError } from "effect-azure-identity/IdentityError"
-import * as TokenCredential from "effect-azure-identity/TokenCredential"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as Path from "@effect/platform/Path"
+import type * as Terminal from "@effect/platform/Terminal"
+import * as AuthorityHost from "effect-azure-identity/AuthorityHost"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
-import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as IdentityEmulator from "../../IdentityEmulator.js"
+import { stripVTControlCharacters } from "node:util"
 import { version as libraryVersion } from "../version.js"
-import type { CredentialChoice, NodeServices } from "./credentials.js"
-import { credentialChoices, credentialLayer, defaultChainMember, noteChainWinner, Producer } from "./credentials.js"
+import type { CredentialChoice, ScenarioChoice } from "./choices.js"
+import { credentialChoices, defaultScope, scenarioChoices } from "./choices.js"
+import type { NodeServices } from "./credentials.js"
+import { Reported } from "./reported.js"
 
-/** A failure already reported to the user: exit non-zero without printing anything more. @internal */
-export class Reported extends Data.TaggedError("Reported")<{ readonly exitCode: number }> {}
+export { Reported } from "./reported.js"
 
-const reportIdentityError = (error: IdentityError) =>
-  Effect.zipRight(Console.error(`error: ${error.message}`), Effect.fail(new Reported({ exitCode: 1 })))
+const badValue = (message: string) => ValidationError.invalidValue(HelpDoc.p(`error: ${message}`))
 
-/** The claims of a JWT, unverified; `undefined` when the token is not a JWT. @internal */
-export const decodeClaims = (token: string): Record<string, unknown> | undefined => {
-  const parts = token.split(".")
-  if (parts.length !== 3) return undefined
-  try {
-    const claims = JSON.parse(Buffer.from(parts[1]!, "base64url").toString("utf8"))
-    return typeof claims === "object" && claims !== null && !Array.isArray(claims) ? claims : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const timeClaims = new Set(["iat", "nbf", "exp", "auth_time"])
-
-const formatClaim = (key: string, value: unknown): string => {
-  if (timeClaims.has(key) && typeof value === "number") {
-    // a time beyond any date (the token is someone else's input) is shown as the number alone
-    const date = new Date(value * 1000)
-    return Number.isNaN(date.getTime()) ? String(value) : `${value} (${date.toISOString()})`
-  }
-  return typeof value === "string" ? value : JSON.stringify(value)
-}
-
-const inMinutes = (now: number, at: DateTime.Utc) => {
-  const minutes = Math.round((at.epochMillis - now) / 60_000)
-  return minutes >= 0 ? `in ${minutes} min` : `${-minutes} min ago`
-}
+/**
+ * A choice among `choices` that, given anything else, names the option, the value and the choices (the built-in
+ * `Options.choice` names only the choices).
+ */
+const choiceOption = <const C extends ReadonlyArray<string>>(name: string, choices: C) =>
+  Options.text(name).pipe(
+    Options.withPseudoName(choices.join("|")),
+    Options.mapEffect((value) =>
+      (choices as ReadonlyArray<string>).includes(value)
+        ? Effect.succeed(value as C[number])
+        : Effect.fail(badValue(`--${name}: ${JSON.stringify(value)} is not one of ${choices.join(", ")}`))
+    )
+  )
 
 const scopeOption = Options.text("scope").pipe(
   Options.withAlias("s"),
-  Options.withDescription("The scope to ask for, e.g. https://management.azure.com/.default"),
-  Options.withDefault("https://management.azure.com/.default")
+  Options.withDescription(`The scope to ask for, e.g. ${defaultScope}`),
+  Options.withDefault(defaultScope),
+  // checked before any credential runs: an invalid scope is reported as such, not as "no credential"
+  Options.mapEffect((scope) =>
+    Either.match(AuthorityHost.validateScopes(scope), {
+      onLeft: (error) => Effect.fail(badValue(`--scope: ${error.reason}`)),
+      onRight: () => Effect.succeed(scope)
+    })
+  )
 )
 
 const tenantOption = Options.text("tenant").pipe(
@@ -74,54 +68,14 @@ const tenantOption = Options.text("tenant").pipe(
   Options.optional
 )
 
-const credentialOption = Options.choice("credential", credentialChoices).pipe(
+const credentialOption = choiceOption("credential", credentialChoices).pipe(
   Options.withAlias("c"),
   Options.withDescription("Which credential to use; each reads its settings from the environment"),
-  Options.withDefault("default" as CredentialChoice)
+  Options.withDefault<CredentialChoice>("default")
 )
 
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print JSON"))
 const showTokenOption = Options.boolean("show-token").pipe(Options.withDescription("Also print the raw token"))
-
-const describeToken = (
-  producer: string,
-  scope: string,
-  token: AccessToken,
-  options: { readonly json: boolean; readonly showToken: boolean }
-) =>
-  Effect.gen(function*() {
-    const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-    const claims = decodeClaims(Redacted.value(token.token))
-    if (options.json) {
-      return yield* Console.log(JSON.stringify(
-        {
-          credential: producer,
-          scope,
-          tokenType: token.tokenType,
-          expiresOn: DateTime.formatIso(token.expiresOn),
-          refreshOn: Option.getOrNull(Option.map(token.refreshOn, DateTime.formatIso)),
-          claims: claims ?? null,
-          ...(options.showToken ? { token: Redacted.value(token.token) } : {})
-        },
-        null,
-        2
-      ))
-    }
-    const lines = [
-      `credential: ${producer}`,
-      `scope:      ${scope}`,
-      `type:       ${token.tokenType}`,
-      `expires:    ${DateTime.formatIso(token.expiresOn)} (${inMinutes(now, token.expiresOn)})`,
-      ...Option.match(token.refreshOn, {
-        onNone: () => [],
-        onSome: (r) => [`refresh:    ${DateTime.formatIso(r)} (${inMinutes(now, r)})`]
-      }),
-      claims === undefined ? "claims:     (the token is not a JWT)" : "claims:",
-      ...Object.entries(claims ?? {}).map(([k, v]) => `  ${k}: ${formatClaim(k, v)}`),
-      ...(options.showToken ? [`token:      ${Redacted.value(token.token)}`] : [])
-    ]
-    yield* Console.log(lines.join("\n"))
-  })
 
 /** `token`: gets a token and prints who produced it, its expiry and its claims. @internal */
 export const tokenCommand = Command.make(
@@ -133,117 +87,14 @@ export const tokenCommand = Command.make(
     json: jsonOption,
     showToken: showTokenOption
   },
-  (args) =>
-    Effect.gen(function*() {
-      const producer = { name: "" }
-      const token = yield* TokenCredential.getToken(args.scope, {
-        ...(Option.isSome(args.tenant) ? { tenantId: args.tenant.value } : {})
-      }).pipe(
-        noteChainWinner(DefaultAzureCredential.name),
-        Effect.provide(credentialLayer(args.credential)),
-        Effect.provideService(Producer, producer),
-        Effect.catchIf(isIdentityError, reportIdentityError)
-      )
-      const name = args.credential === "default"
-        ? `${DefaultAzureCredential.name} → ${producer.name === "" ? "(link not known)" : producer.name}`
-        : producer.name
-      yield* describeToken(name, args.scope, token, args)
-    })
+  (args) => Effect.flatMap(Effect.promise(() => import("./token.js")), (m) => m.token(args))
 ).pipe(Command.withDescription("Get an access token, like `az account get-access-token`, and show its claims"))
-
-const verdict = (error: LinkError | undefined) =>
-  error === undefined
-    ? "available"
-    : error._tag === "CredentialUnavailableError"
-    ? "unavailable"
-    : error._tag === "AuthenticationRequiredError"
-    ? "needs sign-in"
-    : "failed"
-
-const watchedVariables = [
-  "AZURE_AUTHORITY_HOST",
-  "AZURE_TENANT_ID",
-  "AZURE_CLIENT_ID",
-  "AZURE_CLIENT_SECRET",
-  "AZURE_CLIENT_CERTIFICATE_PATH",
-  "AZURE_FEDERATED_TOKEN_FILE",
-  "AZURE_USERNAME",
-  "AZURE_TOKEN_CREDENTIALS",
-  "IDENTITY_ENDPOINT",
-  "IDENTITY_HEADER",
-  "MSI_ENDPOINT",
-  "MSI_SECRET",
-  "IMDS_ENDPOINT",
-  "AZURE_POD_IDENTITY_AUTHORITY_HOST"
-]
-
-const secretVariables = new Set(["AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "MSI_SECRET"])
 
 /** `doctor`: tries each link of `DefaultAzureCredential` and says whether it can get a token, and why not. @internal */
 export const doctorCommand = Command.make(
   "doctor",
   { scope: scopeOption, json: jsonOption },
-  (args) =>
-    Effect.gen(function*() {
-      const results: Array<{ name: string; status: string; reason: string; millis: number }> = []
-      for (const member of DefaultAzureCredential.members) {
-        const start = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        const outcome = yield* Effect.either(
-          TokenCredential.getToken(args.scope).pipe(Effect.provide(defaultChainMember(member)))
-        )
-        const end = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        // the chain of one member fails with a ChainedAuthenticationError holding that member's error
-        const errors: ReadonlyArray<LinkError> = outcome._tag === "Right"
-          ? []
-          : outcome.left._tag === "ChainedAuthenticationError"
-          ? outcome.left.errors
-          : [outcome.left]
-        const error = outcome._tag === "Left"
-          ? errors[0] ?? new CredentialUnavailableError({ credential: member, reason: outcome.left.message })
-          : undefined
-        results.push({
-          name: member,
-          status: verdict(error),
-          reason: outcome._tag === "Right"
-            ? `got a token (expires ${DateTime.formatIso(outcome.right.expiresOn)})`
-            : errors.length === 0
-            ? outcome.left.message
-            : errors.map((e) => e.reason).join("; "),
-          millis: end - start
-        })
-      }
-      const decisive = results.find((r) => r.status === "available" || r.status === "failed")
-      const summary = decisive === undefined
-        ? `${DefaultAzureCredential.name} would fail: no link could get a token. Configure one of the links above.`
-        : decisive.status === "available"
-        ? `${DefaultAzureCredential.name} would use ${decisive.name}.`
-        : `${DefaultAzureCredential.name} would stop at ${decisive.name}, which is configured but failed: fix it or ` +
-          `remove its configuration.`
-      if (args.json) {
-        yield* Console.log(JSON.stringify({ scope: args.scope, links: results, summary }, null, 2))
-      } else {
-        const env = watchedVariables.map((name) => {
-          const value = process.env[name]
-          return `  ${name}: ${value === undefined || value === "" ? "-" : secretVariables.has(name) ? "(set)" : value}`
-        })
-        const width = Math.max(...results.map((r) => r.name.length))
-        yield* Console.log(
-          [
-            `scope: ${args.scope}`,
-            "environment:",
-            ...env,
-            `${DefaultAzureCredential.name}, link by link:`,
-            ...results.map((r, i) =>
-              `  ${i + 1}. ${r.name.padEnd(width)}  ${r.status.padEnd(13)} ${
-                String(r.millis).padStart(5)
-              } ms  ${r.reason}`
-            ),
-            summary
-          ].join("\n")
-        )
-      }
-      if (decisive?.status !== "available") return yield* new Reported({ exitCode: 1 })
-    })
+  (args) => Effect.flatMap(Effect.promise(() => import("./doctor.js")), (m) => m.doctor(args))
 ).pipe(
   Command.withDescription("Try each link of DefaultAzureCredential and show whether it can get a token, and why not")
 )
@@ -253,46 +104,26 @@ export const emulatorCommand = Command.make(
   "emulator",
   {
     port: Options.integer("port").pipe(Options.withAlias("p"), Options.withDefault(0)),
-    scenario: Options.choice("scenario", IdentityEmulator.scenarios).pipe(Options.withDefault("all" as const)),
+    scenario: choiceOption("scenario", scenarioChoices).pipe(
+      Options.withDescription("Which variables to export"),
+      Options.withDefault<ScenarioChoice>("all")
+    ),
     tlsCert: Options.file("tls-cert").pipe(Options.optional),
     tlsKey: Options.file("tls-key").pipe(Options.optional),
-    autoApprove: Options.boolean("auto-approve-device-codes")
+    autoApprove: Options.boolean("auto-approve-device-codes"),
+    exportsFile: Options.text("exports-file").pipe(
+      Options.withDescription(
+        "Once the emulator is ready, write the export lines to this file (atomically: it appears only complete); " +
+          "removed when the emulator stops"
+      ),
+      Options.optional
+    ),
+    pidFile: Options.text("pid-file").pipe(
+      Options.withDescription("Write the emulator's process id to this file (`kill $(cat FILE)` stops it)"),
+      Options.optional
+    )
   },
-  (args) =>
-    Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const read = (file: string) =>
-        fs.readFileString(file).pipe(
-          Effect.tapError(() => Console.error(`error: cannot read ${file}`)),
-          Effect.mapError(() => new Reported({ exitCode: 1 }))
-        )
-      if (Option.isSome(args.tlsCert) !== Option.isSome(args.tlsKey)) {
-        // serving http when https was asked for would be a silent downgrade
-        yield* Console.error("error: give both --tls-cert and --tls-key to serve https, or neither")
-        return yield* new Reported({ exitCode: 1 })
-      }
-      const tls = Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
-        ? { cert: yield* read(args.tlsCert.value), key: yield* read(args.tlsKey.value) }
-        : undefined
-      const emulator = yield* IdentityEmulator.make({
-        port: args.port,
-        tls,
-        autoApproveDeviceCodes: args.autoApprove
-      }).pipe(
-        Effect.catchTag("EmulatorError", (e) =>
-          Effect.zipRight(Console.error(`error: ${e.message}`), Effect.fail(new Reported({ exitCode: 1 }))))
-      )
-      yield* Console.log(
-        [
-          `# identity emulator on ${emulator.url} (tenant ${emulator.tenantId}); Ctrl-C stops it`,
-          `# user ${emulator.username} / ${
-            Redacted.value(emulator.password)
-          }; device codes: POST ${emulator.endpoints.deviceLogin}`,
-          ...IdentityEmulator.exportLines(emulator.envFor(args.scenario))
-        ].join("\n")
-      )
-      return yield* Effect.never
-    }).pipe(Effect.scoped)
+  (args) => Effect.flatMap(Effect.promise(() => import("./emulator.js")), (m) => m.emulator(args))
 ).pipe(Command.withDescription("Run the local identity emulator and print the export lines to point a program at it"))
 
 /** @internal */
@@ -305,13 +136,57 @@ export const rootCommand = Command.make("effect-azure-identity").pipe(
 export const cli = Command.run(rootCommand, { name: "effect-azure-identity", version: libraryVersion })
 
 /**
+ * Whether a stream may carry colours: a terminal, and `NO_COLOR` unset or empty (https://no-color.org).
+ *
+ * @internal
+ */
+export const colours = (
+  stream: { readonly isTTY?: boolean | undefined },
+  env: Readonly<Record<string, string | undefined>> = process.env
+): boolean => stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === "")
+
+const plain = (args: ReadonlyArray<unknown>) =>
+  args.map((a) => (typeof a === "string" ? stripVTControlCharacters(a) : a))
+
+/**
+ * The current console with ANSI escapes removed from what goes to a stream that may not carry colours: `@effect/cli`
+ * renders help and its errors with escapes and has no setting for it.
+ */
+const withPlainOutput = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const out = colours(process.stdout)
+  const err = colours(process.stderr)
+  if (out && err) return self
+  return Effect.flatMap(Effect.console, (base) => {
+    const toOut = (f: (...args: ReadonlyArray<unknown>) => void) => (...args: ReadonlyArray<unknown>) =>
+      f(...(out ? args : plain(args)))
+    const toErr = (f: (...args: ReadonlyArray<unknown>) => void) => (...args: ReadonlyArray<unknown>) =>
+      f(...(err ? args : plain(args)))
+    const console: Console.Console = {
+      ...base,
+      log: (...args) => base.log(...(out ? args : plain(args))),
+      info: (...args) => base.info(...(out ? args : plain(args))),
+      error: (...args) => base.error(...(err ? args : plain(args))),
+      warn: (...args) => base.warn(...(err ? args : plain(args))),
+      unsafe: {
+        ...base.unsafe,
+        log: toOut(base.unsafe.log),
+        info: toOut(base.unsafe.info),
+        error: toErr(base.unsafe.error),
+        warn: toErr(base.unsafe.warn)
+      }
+    }
+    return Effect.withConsole(self, console)
+  })
+}
+
+/**
  * Runs the CLI on `argv` (`process.argv` form) and returns the exit code. Expected failures have been printed.
  *
  * @internal
  */
 export const run = (
   argv: ReadonlyArray<string>
-): Effect.Effect<number, never, NodeServices | NodeContext.NodeContext> =>
+): Effect.Effect<number, never, NodeServices | FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
   cli(argv).pipe(
     Effect.as(0),
     Effect.catchAllCause((cause) => {
@@ -324,5 +199,11 @@ export const run = (
       }
       if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
       return Effect.as(Console.error(`unexpected error (a bug): ${Cause.pretty(cause)}`), 70)
-    })
+    }),
+    withPlainOutput,
+    // logs (e.g. a credential's warning) go to stderr: stdout is the command's output, `--json` must stay parseable
+    Effect.provide(Logger.replace(
+      Logger.defaultLogger,
+      Logger.prettyLogger({ stderr: true, colors: colours(process.stderr) })
+    ))
   )
