@@ -117,7 +117,7 @@ export const claimsChallengeCommand = (claims: string, scope: string, tenantId: 
  * @category parsing
  */
 export const interpret = (
-  output: Tool.Output,
+  output: TokenCredential.ToolOutput,
   context: { readonly nowMillis: number; readonly zone: DateTime.TimeZone; readonly resource: string }
 ): Either.Either<AccessToken.AccessToken, string> => {
   const stderr = Tool.sanitize(output.stderr)

@@ -90,7 +90,7 @@ const notFoundPattern = /\bazd:.*not found|^'azd' is not recognized/im
  * @category parsing
  */
 export const interpret = (
-  output: Tool.Output,
+  output: TokenCredential.ToolOutput,
   context: { readonly nowMillis: number }
 ): Either.Either<AccessToken.AccessToken, string> => {
   if (output.exitCode !== 0) {

@@ -212,7 +212,7 @@ const expiryMillis = (value: number | string): number | undefined => {
  * @category parsing
  */
 export const interpret = (
-  output: Tool.Output,
+  output: TokenCredential.ToolOutput,
   context: { readonly nowMillis: number; readonly resource: string }
 ): Either.Either<AccessToken.AccessToken, string> => {
   const said = Tool.sanitize(output.stderr)

@@ -641,7 +641,14 @@ export const fromTokenCredential = (
  * @since 0.1.0
  * @category models
  */
-export type BearerTokenProviderOptions = BearerTokenProvider.ProviderOptions
+export interface BearerTokenProviderOptions {
+  /** Aborts the `getToken` calls of this provider (fixed when the provider is made, as in `@azure/identity`). */
+  readonly abortSignal?: AbortSignal | undefined
+  /** Ask for CAE tokens (`enableCae`). Default `true`, as `@azure/identity` does. */
+  readonly enableCae?: boolean | undefined
+  /** The runtime whose `Clock` measures time. Default `Runtime.defaultRuntime`. */
+  readonly runtime?: Runtime.Runtime<never> | undefined
+}
 
 /**
  * Like `@azure/identity`'s `getBearerTokenProvider`: a function that resolves to a bearer token for `scopes`, for

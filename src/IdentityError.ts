@@ -184,3 +184,20 @@ export const isChainContinuable = (error: IdentityError): boolean =>
 export const isIdentityError = (u: unknown): u is IdentityError =>
   Predicate.isTagged(u, "CredentialUnavailableError") || Predicate.isTagged(u, "ClientAuthenticationError") ||
   Predicate.isTagged(u, "AuthenticationRequiredError") || Predicate.isTagged(u, "ChainedAuthenticationError")
+
+/**
+ * A `TokenCache` backend that refuses to work (misconfigured). Credentials turn it into a
+ * `CredentialUnavailableError` carrying this reason, before any network request. Read and write failures of a working
+ * backend are not errors: they are logged and count as a miss. Also exported as `TokenCache.TokenCacheError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TokenCacheError extends Schema.TaggedError<TokenCacheError>("effect-azure-identity/TokenCacheError")(
+  "TokenCacheError",
+  { reason: Schema.String }
+) {
+  override get message(): string {
+    return `the persistent token cache refuses to work: ${this.reason}`
+  }
+}

@@ -92,6 +92,21 @@ export interface AuthenticationRecord {
 }
 
 /**
+ * How `SharedTokenCacheCredential` waits for, and when it breaks, the cache's lock file (`<cache>.lockfile`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LockOptions {
+  /** A lock older than this is left over by a crashed writer and is removed (default 10 s). */
+  readonly staleMillis: number
+  /** Give up waiting for the lock after this long (default 15 s). */
+  readonly timeoutMillis: number
+  /** How often to look at the lock again while another program holds it (default 50 ms). */
+  readonly pollMillis: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -111,7 +126,7 @@ export interface Options {
   /** Override how token requests are retried. */
   readonly retryPolicy?: RetryOptions | undefined
   /** How long to wait for, and when to break, the cache's lock file. */
-  readonly lock?: Partial<Msal.LockOptions> | undefined
+  readonly lock?: Partial<LockOptions> | undefined
 }
 
 /**
@@ -267,7 +282,7 @@ export const make = (
     const clientId = record?.clientId?.trim() || Msal.developerSignOnClientId
     const additionallyAllowedTenants = options.additionallyAllowedTenants ??
       (yield* AuthorityHost.additionallyAllowedTenantsFromConfig)
-    const lock: Msal.LockOptions = { ...Msal.defaultLockOptions, ...options.lock }
+    const lock: LockOptions = { ...Msal.defaultLockOptions, ...options.lock }
     const username = options.username?.trim() || undefined
     const tenantFilter = options.tenantId?.trim() || undefined
 

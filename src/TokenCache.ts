@@ -46,20 +46,25 @@
  */
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { AccessToken } from "./AccessToken.js"
+import * as IdentityError from "./IdentityError.js"
 import * as internal from "./internal/tokenCache.js"
 import * as store from "./internal/tokenStore.js"
 
 /**
+ * What the refresh policy says of a cached token: serve it (`"fresh"`), serve it and refresh it in the background
+ * (`"refresh"`), or wait for a new one (`"expired"`).
+ *
  * @since 0.1.0
  * @category refresh
  */
-export type Decision = internal.Decision
+export type Decision = "fresh" | "refresh" | "expired"
 
 /**
  * Callers wait for a new token once the cached one is this close to expiry (30 s).
@@ -111,12 +116,22 @@ export interface Policy {
 }
 
 /**
+ * The identifier of the cache policy in the context (what `layerPolicy` provides).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export interface CachePolicy {
+  readonly _: unique symbol
+}
+
+/**
  * The cache policy in the context (a `Context.Reference`: without one, the defaults apply).
  *
  * @since 0.1.0
  * @category tags
  */
-export const CachePolicy: typeof internal.PolicyReference = internal.PolicyReference
+export const CachePolicy: Context.Reference<CachePolicy, Policy> = internal.PolicyReference
 
 /**
  * Sets the cache policy of the credential layers it is provided to.
@@ -137,8 +152,8 @@ export const CachePolicy: typeof internal.PolicyReference = internal.PolicyRefer
  * @since 0.1.0
  * @category layers
  */
-export const layerPolicy = (policy: Partial<Policy>): Layer.Layer<internal.PolicyReference> =>
-  Layer.succeed(internal.PolicyReference, {
+export const layerPolicy = (policy: Partial<Policy>): Layer.Layer<CachePolicy> =>
+  Layer.succeed(CachePolicy, {
     failureHoldMillis: Math.max(0, policy.failureHoldMillis ?? internal.defaultFailureHoldMillis)
   })
 
@@ -149,37 +164,58 @@ export const layerPolicy = (policy: Partial<Policy>): Layer.Layer<internal.Polic
  * @since 0.1.0
  * @category models
  */
-export type Service = internal.Service
+export interface Service {
+  /** The token stored under `key`, if any (a backend may drop expired entries). */
+  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
+  readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
+  /**
+   * Optional: single flight across processes. Called after a miss instead of running `fetch` (which requests the
+   * token and saves it) directly: a backend shared by several processes runs `fetch` in one of them and lets the
+   * others wait, reading again with `recheck` (a token they may use, or none). It must never fail or hang because
+   * of the backend: when the backend cannot coordinate, it runs `fetch` itself. Without it, every process that
+   * misses requests its own token.
+   */
+  readonly singleFlight?: <E>(
+    key: string,
+    recheck: Effect.Effect<Option.Option<AccessToken>>,
+    fetch: Effect.Effect<AccessToken, E>
+  ) => Effect.Effect<AccessToken, E>
+}
 
 /**
  * A backend that refuses to work (misconfigured). Credentials turn it into a `CredentialUnavailableError` carrying
  * this reason, before any network request. Read and write failures of a working backend are not errors: they are
- * logged and count as a miss.
+ * logged and count as a miss. Declared in `IdentityError`; re-exported here.
  *
  * @since 0.1.0
  * @category errors
  */
-export const TokenCacheError: typeof internal.TokenCacheError = internal.TokenCacheError
+export const TokenCacheError: typeof IdentityError.TokenCacheError = IdentityError.TokenCacheError
 
 /**
  * @since 0.1.0
  * @category errors
  */
-export type TokenCacheError = internal.TokenCacheError
+export type TokenCacheError = IdentityError.TokenCacheError
 
 /**
- * @since 0.1.0
- * @category tags
- */
-export const TokenCache: typeof internal.TokenCache = internal.TokenCache
-
-/**
- * The tag is declared once, in the cache engine; this module re-exports it.
+ * The identifier of the `TokenCache` service in the context.
  *
  * @since 0.1.0
  * @category tags
  */
-export type TokenCache = internal.TokenCache
+export interface TokenCache {
+  readonly _: unique symbol
+}
+
+/**
+ * The `TokenCache` service: a persistence backend (`Service`) shared by the credential layers it is provided to. The
+ * tag is declared once, in the cache engine; this module re-exports it with its public type.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const TokenCache: Context.Tag<TokenCache, Service> = internal.TokenCache
 
 /**
  * A cache shared by every credential layer of this process that is given it (the default, without any `TokenCache`,

@@ -53,6 +53,19 @@ export interface Service {
 }
 
 /**
+ * What a finished run of a developer tool (`az`, `azd`, PowerShell) printed, as the `interpret` functions of
+ * `AzureCliCredential`, `AzureDeveloperCliCredential` and `AzurePowerShellCredential` take it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolOutput {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
  * @since 0.1.0
  * @category tags
  */

@@ -105,7 +105,7 @@ describe("AzurePipelinesCredential with a mock HttpClient", () => {
         assert.strictEqual(requests[5]!.form.client_assertion, "oidc-3")
       })))
 
-  it.effect("a refused token request is not cached: the next one gets a fresh OIDC token", () =>
+  it.effect("a refused token request is held for a while, never its OIDC token: the next request gets a fresh one", () =>
     withPipelines(
       (() => {
         const next = pipelineHandler()
@@ -117,6 +117,11 @@ describe("AzurePipelinesCredential with a mock HttpClient", () => {
         Effect.gen(function*() {
           const error = errorOf(yield* Effect.exit(credential.getToken(SCOPE)))
           assert.strictEqual(error._tag, "ClientAuthenticationError")
+          // the refusal is held (30 s by default): no second request, and no OIDC token spent on it
+          const held = errorOf(yield* Effect.exit(credential.getToken(SCOPE)))
+          assert.strictEqual(held._tag, "ClientAuthenticationError")
+          assert.strictEqual(requests.length, 2)
+          yield* TestClock.adjust("31 seconds")
           yield* credential.getToken(SCOPE)
           const assertions = requests.filter((r) => !isOidc(r)).map((r) => r.form.client_assertion)
           assert.deepStrictEqual(assertions, ["oidc-1", "oidc-2"])

@@ -16,6 +16,7 @@
 import type * as CoreAuth from "@azure/core-auth"
 import * as Clock from "effect/Clock"
 import * as Runtime from "effect/Runtime"
+import type { BearerTokenProviderOptions } from "../AzureSdk.js"
 
 /** @internal */
 export const refreshWindowMillis = 2 * 60 * 1000
@@ -25,20 +26,10 @@ export const retryIntervalMillis = 3000
 export const forcedRefreshMillis = 1000
 
 /** @internal */
-export interface ProviderOptions {
-  /** Aborts the `getToken` calls of this provider (fixed when the provider is made, as in `@azure/identity`). */
-  readonly abortSignal?: AbortSignal | undefined
-  /** Ask for CAE tokens (`enableCae`). Default `true`, as `@azure/identity` does. */
-  readonly enableCae?: boolean | undefined
-  /** The runtime whose `Clock` measures time. Default `Runtime.defaultRuntime`. */
-  readonly runtime?: Runtime.Runtime<never> | undefined
-}
-
-/** @internal */
 export const make = (
   credential: CoreAuth.TokenCredential,
   scopes: string | ReadonlyArray<string>,
-  options: ProviderOptions = {}
+  options: BearerTokenProviderOptions = {}
 ): () => Promise<string> => {
   const runtime = options.runtime ?? Runtime.defaultRuntime
   const now = () => Runtime.runSync(runtime)(Clock.currentTimeMillis)

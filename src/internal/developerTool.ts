@@ -16,6 +16,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as AuthorityHost from "../AuthorityHost.js"
 import { InvalidArgumentError } from "../IdentityError.js"
+import type { ToolOutput } from "../TokenCredential.js"
 import * as Scrub from "./scrub.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
@@ -57,13 +58,6 @@ export interface RunOptions {
   readonly cwd: string
   readonly env: Readonly<Record<string, string>>
   readonly timeout: Duration.Duration
-}
-
-/** @internal */
-export interface Output {
-  readonly exitCode: number
-  readonly stdout: string
-  readonly stderr: string
 }
 
 /** @internal */
@@ -118,7 +112,7 @@ const describePlatformError = (error: PlatformError.PlatformError): RunFailure =
 export const run = (
   executor: CommandExecutor.CommandExecutor,
   options: RunOptions
-): Effect.Effect<Output, RunFailure> => {
+): Effect.Effect<ToolOutput, RunFailure> => {
   const command = Command.make(options.executable, ...options.args).pipe(
     Command.workingDirectory(options.cwd),
     Command.env(options.env),

@@ -14,6 +14,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
+import type { LockOptions } from "../SharedTokenCacheCredential.js"
 import { maxEpochMillis } from "./aad.js"
 import { parseRaw as parseJson } from "./http.js"
 import { describeParseError } from "./safeParse.js"
@@ -405,15 +406,6 @@ export const parseRaw = (text: string): Option.Option<Record<string, unknown>> =
     parseJson(trimmed),
     (v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
   )
-}
-
-/** @internal */
-export interface LockOptions {
-  /** A lock older than this is left over by a crashed writer and is removed. */
-  readonly staleMillis: number
-  /** Give up waiting for the lock after this long. */
-  readonly timeoutMillis: number
-  readonly pollMillis: number
 }
 
 /** @internal */

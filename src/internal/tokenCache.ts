@@ -5,15 +5,19 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
+import type { TokenCacheError } from "../IdentityError.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "../IdentityError.js"
+import type {
+  CachePolicy as CachePolicyId,
+  Decision,
+  Policy,
+  Service,
+  TokenCache as TokenCacheId
+} from "../TokenCache.js"
 import * as SingleFlight from "./singleFlight.js"
-
-/** @internal */
-export type Decision = "fresh" | "refresh" | "expired"
 
 /** @internal */
 export const mustRefreshMarginMillis = 30_000
@@ -67,15 +71,11 @@ export const defaultMaxEntries = 100_000
 /** How many of the oldest entries one new key looks at. @internal */
 export const sweepBudget = 8
 
-/** @internal */
-export interface Policy {
-  readonly failureHoldMillis: number
-}
-
-/** @internal */
-export class PolicyReference extends Context.Reference<PolicyReference>()("effect-azure-identity/TokenCache/Policy", {
-  defaultValue: (): Policy => ({ failureHoldMillis: defaultFailureHoldMillis })
-}) {}
+/** The one cache policy reference: owned here, re-exported by `TokenCache.ts` with its public type. @internal */
+export const PolicyReference: Context.Reference<CachePolicyId, Policy> = Context.Reference<CachePolicyId>()(
+  "effect-azure-identity/TokenCache/Policy",
+  { defaultValue: (): Policy => ({ failureHoldMillis: defaultFailureHoldMillis }) }
+)
 
 /**
  * Whether a failure is worth asking for again at once: only a `ClientAuthenticationError` that is not a throttling
@@ -137,41 +137,10 @@ export interface Engine {
   readonly peekFresh: (key: string, nowMillis: number) => AccessToken | undefined
 }
 
-/**
- * A persistence backend: where tokens live beyond one layer's memory. Re-exported by `TokenCache.ts`.
- *
- * @internal
- */
-export interface Service {
-  /** The token stored under `key`, if any (a backend may drop expired entries). */
-  readonly load: (key: string) => Effect.Effect<Option.Option<AccessToken>, TokenCacheError>
-  readonly save: (key: string, token: AccessToken) => Effect.Effect<void, TokenCacheError>
-  /**
-   * Optional: single flight across processes. Called after a miss instead of running `fetch` (which requests the
-   * token and saves it) directly: a backend shared by several processes runs `fetch` in one of them and lets the
-   * others wait, reading again with `recheck` (a token they may use, or none). It must never fail or hang because
-   * of the backend: when the backend cannot coordinate, it runs `fetch` itself. Without it, every process that
-   * misses requests its own token.
-   */
-  readonly singleFlight?: <E>(
-    key: string,
-    recheck: Effect.Effect<Option.Option<AccessToken>>,
-    fetch: Effect.Effect<AccessToken, E>
-  ) => Effect.Effect<AccessToken, E>
-}
-
-/** A backend that refuses to work (misconfigured). Re-exported by `TokenCache.ts`. @internal */
-export class TokenCacheError extends Schema.TaggedError<TokenCacheError>("effect-azure-identity/TokenCacheError")(
-  "TokenCacheError",
-  { reason: Schema.String }
-) {
-  override get message(): string {
-    return `the persistent token cache refuses to work: ${this.reason}`
-  }
-}
-
-/** The one `TokenCache` tag: owned here, re-exported by `TokenCache.ts`. @internal */
-export class TokenCache extends Context.Tag("effect-azure-identity/TokenCache")<TokenCache, Service>() {}
+/** The one `TokenCache` tag: owned here, re-exported by `TokenCache.ts` with its public type. @internal */
+export const TokenCache: Context.Tag<TokenCacheId, Service> = Context.GenericTag<TokenCacheId, Service>(
+  "effect-azure-identity/TokenCache"
+)
 
 const TokenCacheTag = TokenCache
 

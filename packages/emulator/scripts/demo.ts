@@ -12,6 +12,8 @@
  */
 import {
   AuthorizationCodeCredential,
+  AzurePipelinesCredential,
+  AzurePowerShellCredential,
   CertificateCredential,
   ChainedTokenCredential,
   ClientAssertionCredential,
@@ -421,6 +423,20 @@ const main = Effect.gen(function*() {
       layer: DefaultAzureCredential.layer(),
       env: emulator.envFor("app-service-2019"),
       expect: token
+    },
+    {
+      credential: "AzurePipelinesCredential",
+      via: "service connection (OIDC endpoint)",
+      layer: AzurePipelinesCredential.layerConfig(),
+      env: emulator.envFor("azure-pipelines"),
+      expect: token
+    },
+    {
+      credential: "AzurePowerShellCredential",
+      via: "no pwsh at the given path",
+      // the demo never runs a PowerShell that may be installed here: it shows the "not installed" answer
+      layer: AzurePowerShellCredential.layer({ executable: path.join(path.dirname(sharedCache), "no-such-pwsh") }),
+      expect: failure("was not found")
     },
     {
       credential: "DefaultAzureCredential",
