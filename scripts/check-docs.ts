@@ -5,7 +5,8 @@
  * sources (the same `paths` as the project), so a sample passes only if it compiles as it stands, imports included.
  *
  * A block that is deliberately a fragment is preceded by `<!-- ts-docs-verifier:ignore -->` (the marker of
- * typescript-docs-verifier); the script counts them so they stay few. Exit code 1 when a sample does not compile.
+ * typescript-docs-verifier); the script counts them and fails when there are more than `maxFragments`, so they stay
+ * few. Exit code 1 when a sample does not compile or there are too many fragments.
  *
  * Usage: `tsx scripts/check-docs.ts` (part of `npm test`).
  */
@@ -16,6 +17,8 @@ import ts from "typescript"
 const root = path.resolve(import.meta.dirname, "..")
 const outDir = path.join(root, "tmp", "docs-check")
 const ignoreMarker = /<!--\s*ts-docs-verifier:ignore\s*-->\s*$/
+/** Fragments are for what a complete program would make absurd (a one-line option shape); everything else compiles. */
+const maxFragments = 5
 
 interface Sample {
   readonly source: string
@@ -47,7 +50,7 @@ const markdownFiles = [
 
 const sourceFiles = [root, ...packageDirs].flatMap((d) => walk(path.join(d, "src"), (f) => f.endsWith(".ts")))
 
-let fragments = 0
+const fragments: Array<string> = []
 
 const fromMarkdown = (file: string): Array<Sample> => {
   const lines = fs.readFileSync(file, "utf8").split("\n")
@@ -59,7 +62,7 @@ const fromMarkdown = (file: string): Array<Sample> => {
     while (end < lines.length && !/^\s*```\s*$/.test(lines[end]!)) end++
     let before = i - 1
     while (before >= 0 && lines[before]!.trim() === "") before--
-    if (before >= 0 && ignoreMarker.test(lines[before]!)) fragments++
+    if (before >= 0 && ignoreMarker.test(lines[before]!)) fragments.push(`${path.relative(root, file)}:${i + 1}`)
     else samples.push({ source: file, line: i + 2, code: lines.slice(i + 1, end).join("\n") })
     i = end
   }
@@ -119,11 +122,19 @@ for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
   problems.push(`${path.relative(root, sample.source)}:${sample.line + line}:${character + 1}: ${message}`)
 }
 
+if (fragments.length > maxFragments) {
+  problems.push(
+    `${fragments.length} blocks are marked as fragments (at most ${maxFragments}): make some of them complete samples ` +
+      `(imports, \`declare const\` for what the reader supplies):\n  ${fragments.join("\n  ")}`
+  )
+}
+
 const where =
   `${samples.length} samples (${markdownFiles.length} Markdown files, doc comments of ${sourceFiles.length} sources)`
+const marked = `${fragments.length} marked as fragments (at most ${maxFragments})`
 if (problems.length > 0) {
   console.error(problems.join("\n"))
-  console.error(`docs: ${problems.length} problems in ${where}; ${fragments} marked as fragments`)
+  console.error(`docs: ${problems.length} problems in ${where}; ${marked}`)
   process.exit(1)
 }
-console.log(`docs: ${where} compile; ${fragments} marked as fragments`)
+console.log(`docs: ${where} compile; ${marked}`)

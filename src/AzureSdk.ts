@@ -423,11 +423,12 @@ export const defaultNodeLayer: Layer.Layer<TokenCredential.TokenCredential> = La
  *
  * @example
  * ```ts
- * import { BlobServiceClient } from "@azure/storage-blob"
+ * import { SecretClient } from "@azure/keyvault-secrets"
  * import { AzureSdk } from "effect-azure-identity"
  *
  * const credential = AzureSdk.createCredential()
- * const blobs = new BlobServiceClient("https://account.blob.core.windows.net", credential)
+ * const secrets = new SecretClient("https://my-vault.vault.azure.net", credential)
+ * const secret = await secrets.getSecret("db-password")
  * // …
  * await credential.close()
  * ```

@@ -19,6 +19,8 @@
  * import { ClientAssertionCredential, TokenCredential } from "effect-azure-identity"
  * import * as IdentityNode from "effect-azure-identity/node"
  *
+ * declare const fetchFederatedToken: () => Promise<string>
+ *
  * const CredentialLive = ClientAssertionCredential.layer({
  *   tenantId: "00000000-0000-0000-0000-000000000000",
  *   clientId: "11111111-1111-1111-1111-111111111111",

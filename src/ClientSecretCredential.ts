@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * import { Effect, Redacted } from "effect"
+ * import { Effect, Layer, Redacted } from "effect"
  * import { ClientSecretCredential, TokenCredential } from "effect-azure-identity"
  * import * as IdentityNode from "effect-azure-identity/node"
  *
