@@ -1,7 +1,7 @@
 /**
  * What a token request looks like on the wire, through the real Node client (`effect-azure-identity/node`), seen by
  * a raw TCP server on 127.0.0.1: the request carries its `content-length` and arrives whole in one piece (headers and
- * body in one write: no Nagle / delayed-ACK stall between them), the connection is reused, and a response body is
+ * body in one write: no Nagle / delayed-ACK stall between them), connections are reused, and a response body is
  * read by its declared `content-length` (a body cut short is a network failure, not a hang or a truncated token).
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -91,7 +91,7 @@ const credential = (authorityHost: string) =>
   }).pipe(Layer.provide(IdentityNode.layer))
 
 describe("token requests on the wire (real Node client, loopback)", () => {
-  it.scopedLive("each request carries content-length and arrives in one piece; one connection serves them all", () =>
+  it.scopedLive("each request carries content-length and arrives in one piece; the connections are reused", () =>
     Effect.gen(function*() {
       const server = yield* rawServer((n) => ({ bytes: response(tokenBody(n)) }))
       const tokens = yield* Effect.gen(function*() {
@@ -105,10 +105,12 @@ describe("token requests on the wire (real Node client, loopback)", () => {
       assert.deepStrictEqual(tokens.map((t) => t.slice(0, 13)), [1, 2, 3, 4, 5].map((n) => `wire-token-${n}-`))
       assert.strictEqual(tokens[0]!.length, `wire-token-1-`.length + 1100)
       assert.strictEqual(server.requests.length, 5)
+      // keep-alive: the connections are reused (undici's pool may open a second one for a request dispatched right
+      // after the previous answer, before it counts the first connection as free again; never one per request)
+      assert.isAtMost(Math.max(...server.requests.map((r) => r.connection)), 2, JSON.stringify(server.requests))
       for (const request of server.requests) {
         assert.strictEqual(request.contentLength, String(request.bodyBytes))
         assert.strictEqual(request.pieces, 1, "headers and body arrive in one piece")
-        assert.strictEqual(request.connection, 1, "the keep-alive connection is reused")
       }
     }))
 
