@@ -182,10 +182,14 @@ export const readText = (
     const declared = response.headers["content-length"]
     if (declared !== undefined && /^\d+$/.test(declared)) {
       if (Number(declared) > limit) return Effect.fail(tooLarge)
-      // A declared length within the limit: the HTTP client reads exactly that many bytes (a longer body cannot be
-      // framed into this response), so the body is read whole, without a Stream per response (its channel machinery
-      // was the largest per-request cost of a token request).
-      return Effect.map(response.arrayBuffer, (bytes) => decoder.decode(bytes))
+      // A declared length within the limit and no content coding: the HTTP client reads exactly that many bytes (a
+      // longer body cannot be framed into this response), so the body is read whole, without a Stream per response
+      // (its channel machinery was the largest per-request cost of a token request). With a content coding, a client
+      // that decodes (fetch) could produce more than the declared bytes: that body is streamed with the cap.
+      const coding = response.headers["content-encoding"]
+      if (coding === undefined || coding.trim().toLowerCase() === "identity") {
+        return Effect.map(response.arrayBuffer, (bytes) => decoder.decode(bytes))
+      }
     }
     const chunks: Array<Uint8Array> = []
     let total = 0
