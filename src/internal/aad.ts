@@ -381,6 +381,8 @@ export const requestToken = (
     Effect.flatMap((outcome) => interpret(request.credential, outcome, Scrub.secretRemover(secrets))),
     Scrub.withAllHeadersRedacted,
     Effect.withSpan(`${request.credential}.requestToken`, {
+      // the span's creation site is always this line: no `Error` stack captured per request
+      captureStackTrace: false,
       attributes: {
         "azure.identity.credential": request.credential,
         "azure.identity.tenant": request.tenantId,

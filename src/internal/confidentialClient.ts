@@ -194,11 +194,16 @@ export const makeClientCredentials = (
           if (hit !== undefined) return hit
         }
         const enableCae = getTokenOptions?.enableCae === true
-        // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation.
-        const memoKey = `${
-          typeof scopes === "string" ? `1\u0002${scopes}` : `${scopes.length}\u0002${scopes.join("\u0001")}`
-        }\u0002${getTokenOptions?.tenantId ?? ""}\u0002${enableCae}`
-        const hit = memo.get(memoKey)
+        // The count keeps ["a", "b"] and the invalid ["a\u0001b"] apart: a hit must never skip validation. A plain
+        // scope string is remembered in `plain` only (by the caller's own string), so no second key is kept for it.
+        // Keys are built with `join`: one flat string, not a rope of template-literal pieces.
+        const memoKey = noOptions ? undefined : [
+          typeof scopes === "string" ? 1 : scopes.length,
+          typeof scopes === "string" ? scopes : scopes.join("\u0001"),
+          getTokenOptions?.tenantId ?? "",
+          enableCae
+        ].join("\u0002")
+        const hit = memoKey === undefined ? undefined : memo.get(memoKey)
         if (hit !== undefined) return hit
         const prepared = prepare(resolved, scopes, getTokenOptions)
         if (Either.isLeft(prepared)) return prepared.left
@@ -206,8 +211,8 @@ export const makeClientCredentials = (
         const claims = mergeClaims(undefined, enableCae)
         const key = TokenCacheEngine.cacheKey(tenantId, list, enableCae)
         const entry: Memo = { key, get: cache.get(key, Effect.suspend(() => fetch(tenantId, list, claims)), false) }
-        remember(memo, memoKey, entry)
-        if (noOptions) remember(plain, scopes as string, entry)
+        if (memoKey === undefined) remember(plain, scopes as string, entry)
+        else remember(memo, memoKey, entry)
         return entry
       }
       const hasClaims = (getTokenOptions: TokenCredential.GetTokenOptions | undefined) =>

@@ -160,6 +160,8 @@ export const makeClient = (
     HttpClient.withTracerPropagation(false)
   )
 
+const decoder = new TextDecoder()
+
 /**
  * Reads a body as text, at most `limit` bytes: a larger `content-length` is refused before reading, and a body that
  * grows past the limit stops being read (the connection is released).
@@ -178,7 +180,17 @@ export const readText = (
       description: `the body is larger than ${limit} bytes`
     }
     const declared = response.headers["content-length"]
-    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > limit) return Effect.fail(tooLarge)
+    if (declared !== undefined && /^\d+$/.test(declared)) {
+      if (Number(declared) > limit) return Effect.fail(tooLarge)
+      // A declared length within the limit and no content coding: the HTTP client reads exactly that many bytes (a
+      // longer body cannot be framed into this response), so the body is read whole, without a Stream per response
+      // (its channel machinery was the largest per-request cost of a token request). With a content coding, a client
+      // that decodes (fetch) could produce more than the declared bytes: that body is streamed with the cap.
+      const coding = response.headers["content-encoding"]
+      if (coding === undefined || coding.trim().toLowerCase() === "identity") {
+        return Effect.map(response.arrayBuffer, (bytes) => decoder.decode(bytes))
+      }
+    }
     const chunks: Array<Uint8Array> = []
     let total = 0
     return response.stream.pipe(
@@ -195,7 +207,7 @@ export const readText = (
           bytes.set(chunk, at)
           at += chunk.length
         }
-        return new TextDecoder().decode(bytes)
+        return decoder.decode(bytes)
       })
     )
   })

@@ -361,4 +361,5 @@ export const make = (options: {
 
 /** @internal */
 export const cacheKey = (tenantId: string, scopes: ReadonlyArray<string>, enableCae: boolean): string =>
-  `${tenantId}|${[...scopes].sort().join(" ")}|${enableCae ? "cae" : "nocae"}`
+  // `join`: one flat string (a template literal would keep a rope of its pieces for as long as the entry lives)
+  [tenantId, [...scopes].sort().join(" "), enableCae ? "cae" : "nocae"].join("|")
