@@ -21,6 +21,7 @@ import {
   DefaultAzureCredential,
   DeviceCodeCredential,
   EnvironmentCredential,
+  InteractiveBrowserCredential,
   ManagedIdentityCredential,
   OnBehalfOfCredential,
   SharedTokenCacheCredential,
@@ -315,6 +316,27 @@ const main = Effect.gen(function*() {
         authorityHost,
         prompt: (info) => Effect.asVoid(emulator.approveDeviceCode(info.userCode))
       }),
+      expect: token
+    },
+    {
+      credential: "InteractiveBrowserCredential",
+      via: "sign-in page → loopback listener",
+      // the demo's "browser" asks the emulator's sign-in page for the hinted user (prompt=none) and follows its
+      // redirect to the credential's listener on localhost, as a browser would after the user signed in
+      layer: InteractiveBrowserCredential.layer({
+        tenantId,
+        clientId,
+        authorityHost,
+        loginHint: "ada@emulator.test",
+        prompt: "none"
+      }).pipe(
+        Layer.provide(Layer.succeed(InteractiveBrowserCredential.BrowserOpener, {
+          open: (url) =>
+            Effect.sync(() => {
+              void fetch(url).catch(() => undefined)
+            })
+        }))
+      ),
       expect: token
     },
     {
