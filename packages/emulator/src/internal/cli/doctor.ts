@@ -9,9 +9,11 @@ import * as DefaultAzureCredential from "effect-azure-identity/DefaultAzureCrede
 import type { LinkError } from "effect-azure-identity/IdentityError"
 import { CredentialUnavailableError } from "effect-azure-identity/IdentityError"
 import * as TokenCredential from "effect-azure-identity/TokenCredential"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type { NodeServices } from "./credentials.js"
 import { defaultChainMember } from "./credentials.js"
 import { Reported } from "./reported.js"
@@ -118,10 +120,16 @@ export const doctor = (args: DoctorArgs): Effect.Effect<void, Reported, NodeServ
     if (args.json) {
       yield* Console.log(JSON.stringify({ scope: args.scope, links: results, others, summary }, null, 2))
     } else {
-      const env = watchedVariables.map((name) => {
-        const value = process.env[name]
-        return `  ${name}: ${value === undefined || value === "" ? "-" : secretVariables.has(name) ? "(set)" : value}`
-      })
+      // read through Config, as the credentials read them: the same ConfigProvider decides what doctor shows
+      const env: Array<string> = []
+      for (const name of watchedVariables) {
+        const value = Option.getOrUndefined(
+          yield* Effect.orElseSucceed(Config.option(Config.string(name)), () => Option.none<string>())
+        )
+        env.push(
+          `  ${name}: ${value === undefined || value === "" ? "-" : secretVariables.has(name) ? "(set)" : value}`
+        )
+      }
       const width = Math.max(...results.map((r) => r.name.length), ...others.map((r) => r.name.length))
       yield* Console.log(
         [
