@@ -13,7 +13,7 @@
  *   `npx tsx bench/profileSummary.ts <file>`).
  */
 import { spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { makeCertificateAuthority } from "../test/support/tls.js"
@@ -50,7 +50,9 @@ try {
     console.error("bench: import cost")
     const row = measureImportCost()
     mkdirSync("reports", { recursive: true })
-    const report = JSON.parse(readFileSync("reports/bench.json", "utf8")) as Report
+    const report: Report = existsSync("reports/bench.json")
+      ? JSON.parse(readFileSync("reports/bench.json", "utf8")) as Report
+      : { node: process.version, date: new Date().toISOString(), cachedCalls: 0, azureCalls: 0, scopes: 0, rows: [] }
     writeFileSync(
       "reports/bench.json",
       JSON.stringify({ ...report, rows: [...report.rows.filter((r) => r.id !== "import"), row] }, null, 2)
