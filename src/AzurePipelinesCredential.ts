@@ -312,7 +312,9 @@ export const make = (
             })
           )
       }),
-      Effect.withSpan("AzurePipelinesCredential.oidcToken", { attributes: { serviceConnectionId } })
+      Effect.withSpan("AzurePipelinesCredential.oidcToken", {
+        attributes: { "azure.identity.credential": name, "azure.identity.service_connection_id": serviceConnectionId }
+      })
     )
     return yield* Confidential.makeClientCredentials(
       name,
