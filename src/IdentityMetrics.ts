@@ -1,7 +1,7 @@
 /**
  * The metrics the library records, through effect's `Metric` (export them with `@effect/opentelemetry`'s
- * `Resource` + metrics layer, or read them with `Metric.value`). None of them ever holds a token, a secret or a
- * scope: the only tags are the credential's name and the outcome.
+ * `NodeSdk.layer` and a metric reader, as in docs/observability.md, or read them with `Metric.value`). None of them
+ * ever holds a token, a secret or a scope: the only tags are the credential's name and the outcome.
  *
  * | metric | type | tags | what |
  * | --- | --- | --- | --- |
