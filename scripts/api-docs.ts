@@ -245,7 +245,11 @@ const renderIndex = (pages: ReadonlyArray<Page>, barrelNames: ReadonlySet<string
 const main = async (): Promise<void> => {
   const started = process.hrtime.bigint()
   // `--reuse`: the pages docgen wrote last time, in tmp/ (when working on this script)
-  if (!process.argv.includes("--reuse")) await Promise.all(packages.map(runDocgen))
+  if (!process.argv.includes("--reuse")) {
+    const runs = await Promise.allSettled(packages.map(runDocgen))
+    const failures = runs.flatMap((run) => run.status === "rejected" ? [run.reason] : [])
+    if (failures.length > 0) throw new Error(failures.map((f) => f instanceof Error ? f.message : String(f)).join("\n"))
+  }
   const pages = packages.flatMap((pkg) => {
     const modulesDir = path.join(pkg.docgenOut, "modules")
     return fs.readdirSync(modulesDir)
@@ -287,7 +291,13 @@ const main = async (): Promise<void> => {
     for (const [file, content] of expected) {
       const full = path.join(apiDir, file)
       if (!fs.existsSync(full)) problems.push(`docs/api/${file}: missing`)
-      else if (fs.readFileSync(full, "utf8") !== content) problems.push(`docs/api/${file}: out of date`)
+      else {
+        const committed = fs.readFileSync(full, "utf8").split("\n")
+        const line = content.split("\n").findIndex((l, i) => l !== committed[i])
+        if (line >= 0 || committed.length !== content.split("\n").length) {
+          problems.push(`docs/api/${file}: out of date (from line ${line >= 0 ? line + 1 : committed.length})`)
+        }
+      }
     }
     for (const file of existing) if (!expected.has(file)) problems.push(`docs/api/${file}: no such module any more`)
   } else if (problems.length === 0) {
