@@ -193,6 +193,7 @@ const render = (page: Page, pages: ReadonlyArray<Page>, barrelNames: ReadonlySet
       )
     )
     .join("")
+    .replace(/^<h2 class="text-delta">Table of contents<\/h2>$/m, "## Contents")
     .replace(/^export declare class (\w+)(<[^\n]*>)?$/gm, (line, name: string, typeParameters?: string) => {
       const clause = heritage.get(name)
       return clause === undefined ? line : `export declare class ${name}${typeParameters ?? ""} ${clause}`
