@@ -1,6 +1,7 @@
 /**
  * Compiles every TypeScript sample a user can copy: the ```ts blocks of README.md, docs/ and the packages' READMEs,
- * and the `@example` blocks of the doc comments in both packages' src/. Each sample is written as a module of its
+ * and the `@example` blocks of the doc comments in both packages' src/ (which are also those of the generated API
+ * reference, docs/api/, skipped here). Each sample is written as a module of its
  * own under tmp/docs-check/ and the whole set is type-checked in one TypeScript program against the packages'
  * sources (the same `paths` as the project), so a sample passes only if it compiles as it stands, imports included.
  *
@@ -42,9 +43,13 @@ const packageDirs = walk(path.join(root, "packages"), (f) => f.endsWith(`${path.
   .map((f) => path.dirname(f))
   .filter((d) => path.dirname(d) === path.join(root, "packages"))
 
+// docs/api is generated from the doc comments (scripts/api-docs.ts): its examples are compiled here from the sources
+// themselves, and its signature blocks are declarations, not samples
+const apiDir = path.join(root, "docs", "api")
+
 const markdownFiles = [
   path.join(root, "README.md"),
-  ...walk(path.join(root, "docs"), (f) => f.endsWith(".md")),
+  ...walk(path.join(root, "docs"), (f) => f.endsWith(".md") && !f.startsWith(`${apiDir}${path.sep}`)),
   ...packageDirs.map((d) => path.join(d, "README.md")).filter((f) => fs.existsSync(f))
 ]
 

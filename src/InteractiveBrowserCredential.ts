@@ -194,14 +194,23 @@ export const systemBrowserOpener: Effect.Effect<BrowserOpenerService, never, Com
 export const layerSystemBrowserOpener: Layer.Layer<BrowserOpener, never, CommandExecutor.CommandExecutor> = Layer
   .effect(BrowserOpener, systemBrowserOpener)
 
-/**
- * Starts the redirect listener (declared in its own module so `effect-azure-identity/node` can provide it without
- * loading this credential).
- *
- * @since 0.1.0
- * @category tags
- */
-export { LoopbackServer, type LoopbackServerService } from "./LoopbackServer.js"
+export {
+  /**
+   * Starts the redirect listener (declared in its own module so `effect-azure-identity/node` can provide it without
+   * loading this credential).
+   *
+   * @since 0.1.0
+   * @category tags
+   */
+  LoopbackServer,
+  /**
+   * What `LoopbackServer` provides: `listen({ port })`, a scoped HTTP server on `127.0.0.1`.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type LoopbackServerService
+} from "./LoopbackServer.js"
 
 interface Redirect {
   /** The redirect URI before the port is known: `http://host` + `:port` (or the given port) + path. */

@@ -742,7 +742,7 @@ export const layerConfigProvider = (scenario: Scenario = "all"): Layer.Layer<nev
  * `export NAME='value'` lines for a shell, one per variable.
  *
  * @since 0.1.0
- * @category utils
+ * @category shell
  */
 export const exportLines = (env: Readonly<Record<string, string>>): ReadonlyArray<string> =>
   Object.entries(env).map(([k, v]) => `export ${k}='${v.replace(/'/g, "'\\''")}'`)
