@@ -75,6 +75,23 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
 }
 const ms = (n: number) => `${n.toFixed(2)} ms`
 
+/** The cache's counters summed over the processes, e.g. `calls call=lock,outcome=late 12`. */
+const printCounters = (children: ReadonlyArray<Child>, title: string) =>
+  Effect.promise(async () => {
+    const all = await Promise.all(children.map((c) => {
+      c.child.send({ op: "metrics" })
+      return c.next("metrics")
+    }))
+    const sum = new Map<string, number>()
+    for (const { counters } of all) {
+      for (const [name, count] of Object.entries(counters as Record<string, number>)) {
+        sum.set(name, (sum.get(name) ?? 0) + count)
+      }
+    }
+    console.log(title)
+    for (const [name, count] of [...sum].sort(([a], [b]) => a.localeCompare(b))) console.log(`    ${name}: ${count}`)
+  })
+
 const program = Effect.gen(function*() {
   const server = yield* tokenServer()
   const env = {
@@ -102,6 +119,7 @@ const program = Effect.gen(function*() {
   console.log(`  scopes requested more than once: ${repeated} (a Redis call over its bound, or an HTTP retry)`)
   console.log(`  every process got the same token for each scope: ${agree}`)
   console.log(`  wall time: ${ms(coldMillis)}`)
+  yield* printCounters(children, "  Redis calls of the cold run, all processes (RedisTokenCache.redisCalls):")
 
   const before = server.count()
   const alone = yield* Effect.promise(() => {
@@ -118,6 +136,7 @@ const program = Effect.gen(function*() {
   console.log(`getToken served from Redis, ${processes} processes at once`)
   console.log(`  p50 ${ms(percentile(millis, 0.5))}, p99 ${ms(percentile(millis, 0.99))}`)
   console.log(`  token requests during the reads: ${server.count() - before}`)
+  yield* printCounters(children, "  Redis calls so far, all processes:")
 }).pipe(
   Effect.scoped,
   Effect.ensuring(Effect.promise(async () => {
