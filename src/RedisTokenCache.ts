@@ -248,7 +248,11 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
         })
         const wait = (window: number, seen: number): Effect.Effect<Either.Either<A, Error>> =>
           Effect.flatMap(
-            Effect.raceFirst(settled, Effect.zipRight(Effect.sleep(Duration.millis(bound)), ioTurn)),
+            // `interruptible`: in a finalizer (the lock's release) the loser would otherwise run to its end
+            Effect.raceFirst(
+              Effect.interruptible(settled),
+              Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(bound)), ioTurn))
+            ),
             () => {
               if (result !== undefined) {
                 const kind = Either.isRight(result)
