@@ -13,18 +13,18 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as TestClock from "effect/TestClock"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
 import { type ChildProcess, fork } from "node:child_process"
 import * as crypto from "node:crypto"
 import { performance } from "node:perf_hooks"
+import type { AccessToken } from "../../src/AccessToken.js"
 import * as ClientSecretCredential from "../../src/ClientSecretCredential.js"
 import * as IdentityNode from "../../src/node.js"
 import * as RedisTokenCache from "../../src/RedisTokenCache.js"
 import type * as TokenCache from "../../src/TokenCache.js"
 import * as TokenCredential from "../../src/TokenCredential.js"
-import type { AccessToken } from "../../src/AccessToken.js"
 import { captureLogs, envLayer, guardedNodeArgs, setNow, T0, tokenValue } from "../support/helpers.js"
 import { tcpProxy } from "../support/tcpProxy.js"
 import { type TokenServer, tokenServer } from "../support/tokenServer.js"
@@ -254,113 +254,136 @@ describe.skipIf(skip)(title, () => {
     120_000
   )
 
-  it.scoped("a lock attempt answered after its bound took the lock: the retry finds it ours, one request as holder", () =>
-    Effect.gen(function*() {
-      yield* setNow
-      const prefix = `${RUN_PREFIX}late-own-lock:`
-      const encryptionKey = Redacted.make(KEY)
-      let attempts = 0
-      const held = withHeldReplies(yield* rawClient, (command, args) => isLockAttempt(command, args) && ++attempts === 1)
-      const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
-      const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
-      const timeoutsBefore = yield* calls("lock", "timeout")
-      let requests = 0
-      const fetch = Effect.gen(function*() {
-        requests++
-        const token = anAccessToken("from-the-holder")
-        yield* cache.save("late-own-lock", token)
-        return token
-      })
-      const recheck = Effect.orElseSucceed(cache.load("late-own-lock"), Option.none)
-      const fiber = yield* Effect.fork(cache.singleFlight!("late-own-lock", recheck, fetch))
-      yield* until(() => attempts === 1)
-      // the first attempt's answer does not come within the bound: no answer at all from Redis meanwhile
-      yield* TestClock.adjust(100)
-      yield* until(() => attempts === 2)
-      const token = yield* Fiber.join(fiber).pipe(
-        Effect.raceFirst(until(() => false, TestClock.adjust(100)).pipe(Effect.zipRight(Effect.never)))
-      )
-      held.deliver()
-      assert.strictEqual(tokenValue(token), "from-the-holder")
-      assert.strictEqual(requests, 1)
-      assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
-      assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
-      // the holder released its lock
-      const keys = yield* Effect.promise(() => admin!.keys(`${prefix}*`))
-      assert.deepStrictEqual(keys.filter((k) => k.endsWith(":lock")), [])
-    }), 30_000)
-
-  it.scoped("a waiter whose lock attempt gets no answer in time keeps waiting: one token request for both", () =>
-    Effect.gen(function*() {
-      yield* setNow
-      const prefix = `${RUN_PREFIX}late-waiter:`
-      const encryptionKey = Redacted.make(KEY)
-      const holder = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
-      let attempts = 0
-      // the waiter's second lock attempt (after one wait) gets its answer too late
-      const held = withHeldReplies(yield* rawClient, (command, args) => isLockAttempt(command, args) && ++attempts === 2)
-      const waiter = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
-      const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
-      const timeoutsBefore = yield* calls("lock", "timeout")
-      const gate = yield* Deferred.make<void>()
-      const requests: Array<string> = []
-      const fetchOf = (who: string, cache: typeof holder) =>
-        Effect.gen(function*() {
-          requests.push(who)
-          if (who === "holder") yield* Deferred.await(gate)
-          const token = anAccessToken(`from-the-${who}`)
-          yield* cache.save("late-waiter", token)
+  it.scoped(
+    "a lock attempt answered after its bound took the lock: the retry finds it ours, one request as holder",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-own-lock:`
+        const encryptionKey = Redacted.make(KEY)
+        let attempts = 0
+        const held = withHeldReplies(
+          yield* rawClient,
+          (command, args) => isLockAttempt(command, args) && ++attempts === 1
+        )
+        const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
+        const timeoutsBefore = yield* calls("lock", "timeout")
+        let requests = 0
+        const fetch = Effect.gen(function*() {
+          requests++
+          const token = anAccessToken("from-the-holder")
+          yield* cache.save("late-own-lock", token)
           return token
         })
-      const recheckOf = (cache: typeof holder) => Effect.orElseSucceed(cache.load("late-waiter"), Option.none)
-      const first = yield* Effect.fork(holder.singleFlight!("late-waiter", recheckOf(holder), fetchOf("holder", holder)))
-      yield* until(() => requests.length === 1) // the holder has the lock and its request is under way
-      const second = yield* Effect.fork(waiter.singleFlight!("late-waiter", recheckOf(waiter), fetchOf("waiter", waiter)))
-      yield* until(() => attempts === 2, TestClock.adjust(25)) // it found the lock held, waited, and tries again
-      yield* TestClock.adjust(100) // that attempt's answer does not come within the bound
-      yield* until(() => attempts === 3)
-      yield* Deferred.succeed(gate, undefined)
-      const tokens = yield* Effect.all([Fiber.join(first), Fiber.join(second)]).pipe(
-        Effect.raceFirst(until(() => false, TestClock.adjust(100)).pipe(Effect.zipRight(Effect.never)))
-      )
-      held.deliver()
-      assert.deepStrictEqual(tokens.map(tokenValue), ["from-the-holder", "from-the-holder"])
-      assert.deepStrictEqual(requests, ["holder"])
-      assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
-      assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
-    }), 30_000)
+        const recheck = Effect.orElseSucceed(cache.load("late-own-lock"), Option.none)
+        const fiber = yield* Effect.fork(cache.singleFlight!("late-own-lock", recheck, fetch))
+        yield* until(() => attempts === 1)
+        // the first attempt's answer does not come within the bound: no answer at all from Redis meanwhile
+        yield* TestClock.adjust(100)
+        yield* until(() => attempts === 2)
+        // no clock time passes from here: no call (the lock's release included) waits out its bound once answered
+        const token = yield* Fiber.join(fiber).pipe(
+          Effect.raceFirst(until(() => false).pipe(Effect.zipRight(Effect.never)))
+        )
+        held.deliver()
+        assert.strictEqual(tokenValue(token), "from-the-holder")
+        assert.strictEqual(requests, 1)
+        assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
+        assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
+        // the holder released its lock
+        const keys = yield* Effect.promise(() => admin!.keys(`${prefix}*`))
+        assert.deepStrictEqual(keys.filter((k) => k.endsWith(":lock")), [])
+      }),
+    30_000
+  )
 
-  it.scoped("an answer after the bound counts while Redis answers other calls; none at all for a bound → a miss", () =>
-    Effect.gen(function*() {
-      yield* setNow
-      const prefix = `${RUN_PREFIX}late-read:`
-      const encryptionKey = Redacted.make(KEY)
-      const writer = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
-      yield* writer.save("slow", anAccessToken("slow-token"))
-      let reads = 0
-      // the first two reads of "slow" get their answers only on `deliver`
-      const held = withHeldReplies(yield* rawClient, (command) => command === "get" && ++reads <= 2)
-      const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
-      const lateBefore = yield* calls("read", "late")
+  it.scoped(
+    "a waiter whose lock attempt gets no answer in time keeps waiting: one token request for both",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-waiter:`
+        const encryptionKey = Redacted.make(KEY)
+        const holder = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
+        let attempts = 0
+        // the waiter's second lock attempt (after one wait) gets its answer too late
+        const held = withHeldReplies(
+          yield* rawClient,
+          (command, args) => isLockAttempt(command, args) && ++attempts === 2
+        )
+        const waiter = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
+        const timeoutsBefore = yield* calls("lock", "timeout")
+        const gate = yield* Deferred.make<void>()
+        const requests: Array<string> = []
+        const fetchOf = (who: string, cache: typeof holder) =>
+          Effect.gen(function*() {
+            requests.push(who)
+            if (who === "holder") yield* Deferred.await(gate)
+            const token = anAccessToken(`from-the-${who}`)
+            yield* cache.save("late-waiter", token)
+            return token
+          })
+        const recheckOf = (cache: typeof holder) => Effect.orElseSucceed(cache.load("late-waiter"), Option.none)
+        const first = yield* Effect.fork(
+          holder.singleFlight!("late-waiter", recheckOf(holder), fetchOf("holder", holder))
+        )
+        yield* until(() => requests.length === 1) // the holder has the lock and its request is under way
+        const second = yield* Effect.fork(
+          waiter.singleFlight!("late-waiter", recheckOf(waiter), fetchOf("waiter", waiter))
+        )
+        yield* until(() => attempts === 2, TestClock.adjust(25)) // it found the lock held, waited, and tries again
+        yield* TestClock.adjust(100) // that attempt's answer does not come within the bound
+        yield* until(() => attempts === 3)
+        yield* Deferred.succeed(gate, undefined)
+        const tokens = yield* Effect.all([Fiber.join(first), Fiber.join(second)]).pipe(
+          Effect.raceFirst(until(() => false, TestClock.adjust(100)).pipe(Effect.zipRight(Effect.never)))
+        )
+        held.deliver()
+        assert.deepStrictEqual(tokens.map(tokenValue), ["from-the-holder", "from-the-holder"])
+        assert.deepStrictEqual(requests, ["holder"])
+        assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
+        assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
+      }),
+    30_000
+  )
 
-      const slow = yield* Effect.fork(cache.load("slow"))
-      yield* until(() => reads === 1)
-      // another call is answered meanwhile: Redis works, this process is just late reading the first answer
-      assert.isTrue(Option.isNone(yield* cache.load("other")))
-      yield* TestClock.adjust(100)
-      yield* roundTrip
-      held.deliver()
-      const loaded = yield* Fiber.join(slow)
-      assert.strictEqual(Option.map(loaded, tokenValue).pipe(Option.getOrNull), "slow-token")
-      assert.strictEqual((yield* calls("read", "late")) - lateBefore, 1)
+  it.scoped(
+    "an answer after the bound counts while Redis answers other calls; none at all for a bound → a miss",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-read:`
+        const encryptionKey = Redacted.make(KEY)
+        const writer = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
+        yield* writer.save("slow", anAccessToken("slow-token"))
+        let reads = 0
+        // the reads of "slow" (the first and third) get their answers only on `deliver`
+        const held = withHeldReplies(yield* rawClient, (command) => command === "get" && [1, 3].includes(++reads))
+        const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const lateBefore = yield* calls("read", "late")
 
-      // no answer from Redis at all for a whole bound: the read gives up, a miss
-      const gone = yield* Effect.fork(cache.load("slow"))
-      yield* until(() => reads === 3)
-      yield* TestClock.adjust(100)
-      assert.isTrue(Option.isNone(yield* Fiber.join(gone)))
-      held.deliver()
-    }), 30_000)
+        const slow = yield* Effect.fork(cache.load("slow"))
+        yield* until(() => reads === 1)
+        // another call is answered meanwhile: Redis works, this process is just late reading the first answer
+        assert.isTrue(Option.isNone(yield* cache.load("other")))
+        yield* TestClock.adjust(100)
+        yield* roundTrip
+        held.deliver()
+        const loaded = yield* Fiber.join(slow)
+        assert.strictEqual(Option.map(loaded, tokenValue).pipe(Option.getOrNull), "slow-token")
+        assert.strictEqual((yield* calls("read", "late")) - lateBefore, 1)
+
+        // no answer from Redis at all for a whole bound: the read gives up, a miss
+        const gone = yield* Effect.fork(cache.load("slow"))
+        yield* until(() => reads === 3)
+        yield* TestClock.adjust(100)
+        assert.isTrue(Option.isNone(yield* Fiber.join(gone)))
+        held.deliver()
+      }),
+    30_000
+  )
 
   it.live(
     "the lock holder is killed mid-request → another process gets the token within the lock's TTL",
