@@ -5,14 +5,18 @@
  * - Entries are encrypted as the file store's are (AES-256-GCM, a random IV per write, the cache key as additional
  *   data), under `prefix` + SHA-256 of the cache key (credential, authority, client id, tenant, scopes, CAE), and
  *   expire with the token (`PX`).
- * - Cross-process single flight: after a miss, one process takes a lock (`SET lock owner NX PX lockTtl`, kept alive
- *   while its request runs, released only by its owner), requests the token, saves it and announces it on a pub/sub
+ * - Cross-process single flight: after a miss, one process takes a lock (a script: `SET lock owner PX lockTtl` when
+ *   free, or already this owner's; kept alive while its request runs, released only by its owner), requests the token, saves it and announces it on a pub/sub
  *   channel; the others wait for that message or read Redis again after a delay on the `Clock` (from
  *   `pollIntervalMillis`, doubling up to 500 ms), and take the lock over when its holder died and it expired.
  *   In a process, callers of one key already share one request, so one process per key talks to Redis.
- * - Redis down, slow or refusing never fails `getToken`: each call is bounded (`commandTimeoutMillis`, 100 ms), a
- *   failed call is a miss or an unshared request, one warning is logged when Redis becomes unavailable (at most one a
- *   minute) and one message when it is back (the client reconnects by itself).
+ * - Redis down, slow or refusing never fails `getToken`: each call is bounded. It gives up when Redis sent the
+ *   process no answer at all for `commandTimeoutMillis` (100 ms; replies already in the socket are read first), or
+ *   after 10 × `commandTimeoutMillis` while Redis keeps answering its other calls (a busy host, not a Redis that is
+ *   gone). A failed read is a miss; a lock attempt that fails is tried once more (the first may have taken the lock)
+ *   before the process requests its own token. One warning is logged when Redis becomes unavailable (at most one a
+ *   minute) and one message when it is back (the client reconnects by itself). Counters: `redisCalls`,
+ *   `unsharedRequests`.
  *
  * Needs the optional peer dependency `ioredis` (5.x). Not exported from the package root: import
  * `effect-azure-identity/RedisTokenCache`.
@@ -78,7 +82,11 @@ export interface Options {
   readonly allowUnencrypted?: boolean | undefined
   /** Prefix of every Redis key (default `"effect-azure-identity:"`). */
   readonly prefix?: string | undefined
-  /** Bound of each Redis call; a call that takes longer is a miss (default 100 ms). */
+  /**
+   * Bound of each Redis call (default 100 ms): a call fails (a miss, or a request of the process's own) when Redis
+   * sent this process no answer at all for this long; while Redis keeps answering the process's other calls (a busy
+   * host, a long queue), a call waits for its answer up to 10 times this long.
+   */
   readonly commandTimeoutMillis?: number | undefined
   /** How long the layer waits for the first connection while it is built; it works without one (default 1 s). */
   readonly connectTimeoutMillis?: number | undefined
