@@ -7,8 +7,10 @@
  * 2. Tokens served from Redis: a process with an empty memory cache gets each of the 1000 scopes in turn (p50/p99 of
  *    `getToken`), first alone, then 8 processes at once.
  *
- * `COMMAND_TIMEOUT_MS` sets the bound of each Redis call (default 100 ms, as in production); on an overloaded machine
- * calls over it fall back to a request of the process's own, which shows as scopes requested more than once.
+ * It also prints the cache's counters summed over the processes (`RedisTokenCache.redisCalls`: calls `ok`, answered
+ * `late`, `timeout`, `error`; `unsharedRequests`), which say where any extra token request came from.
+ *
+ * `COMMAND_TIMEOUT_MS` sets the bound of each Redis call (default 100 ms, as in production).
  *
  * Keys live under a prefix of this run and are removed at the end.
  *
@@ -75,6 +77,23 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
 }
 const ms = (n: number) => `${n.toFixed(2)} ms`
 
+/** The cache's counters summed over the processes, e.g. `calls call=lock,outcome=late 12`. */
+const printCounters = (children: ReadonlyArray<Child>, title: string) =>
+  Effect.promise(async () => {
+    const all = await Promise.all(children.map((c) => {
+      c.child.send({ op: "metrics" })
+      return c.next("metrics")
+    }))
+    const sum = new Map<string, number>()
+    for (const { counters } of all) {
+      for (const [name, count] of Object.entries(counters as Record<string, number>)) {
+        sum.set(name, (sum.get(name) ?? 0) + count)
+      }
+    }
+    console.log(title)
+    for (const [name, count] of [...sum].sort(([a], [b]) => a.localeCompare(b))) console.log(`    ${name}: ${count}`)
+  })
+
 const program = Effect.gen(function*() {
   const server = yield* tokenServer()
   const env = {
@@ -99,9 +118,10 @@ const program = Effect.gen(function*() {
   const perScope = new Map<string, number>()
   for (const scope of server.scopes) perScope.set(scope, (perScope.get(scope) ?? 0) + 1)
   const repeated = [...perScope.values()].filter((n) => n > 1).length
-  console.log(`  scopes requested more than once: ${repeated} (a Redis call over its bound, or an HTTP retry)`)
+  console.log(`  scopes requested more than once: ${repeated} (a failed Redis call, or an HTTP retry)`)
   console.log(`  every process got the same token for each scope: ${agree}`)
   console.log(`  wall time: ${ms(coldMillis)}`)
+  yield* printCounters(children, "  Redis calls of the cold run, all processes (RedisTokenCache.redisCalls):")
 
   const before = server.count()
   const alone = yield* Effect.promise(() => {
@@ -118,6 +138,7 @@ const program = Effect.gen(function*() {
   console.log(`getToken served from Redis, ${processes} processes at once`)
   console.log(`  p50 ${ms(percentile(millis, 0.5))}, p99 ${ms(percentile(millis, 0.99))}`)
   console.log(`  token requests during the reads: ${server.count() - before}`)
+  yield* printCounters(children, "  Redis calls so far, all processes:")
 }).pipe(
   Effect.scoped,
   Effect.ensuring(Effect.promise(async () => {

@@ -5,14 +5,18 @@
  * - Entries are encrypted as the file store's are (AES-256-GCM, a random IV per write, the cache key as additional
  *   data), under `prefix` + SHA-256 of the cache key (credential, authority, client id, tenant, scopes, CAE), and
  *   expire with the token (`PX`).
- * - Cross-process single flight: after a miss, one process takes a lock (`SET lock owner NX PX lockTtl`, kept alive
- *   while its request runs, released only by its owner), requests the token, saves it and announces it on a pub/sub
+ * - Cross-process single flight: after a miss, one process takes a lock (a script: `SET lock owner PX lockTtl` when
+ *   free, or already this owner's; kept alive while its request runs, released only by its owner), requests the token, saves it and announces it on a pub/sub
  *   channel; the others wait for that message or read Redis again after a delay on the `Clock` (from
  *   `pollIntervalMillis`, doubling up to 500 ms), and take the lock over when its holder died and it expired.
  *   In a process, callers of one key already share one request, so one process per key talks to Redis.
- * - Redis down, slow or refusing never fails `getToken`: each call is bounded (`commandTimeoutMillis`, 100 ms), a
- *   failed call is a miss or an unshared request, one warning is logged when Redis becomes unavailable (at most one a
- *   minute) and one message when it is back (the client reconnects by itself).
+ * - Redis down, slow or refusing never fails `getToken`: each call is bounded. It gives up when Redis sent the
+ *   process no answer at all for `commandTimeoutMillis` (100 ms; replies already in the socket are read first), or
+ *   after 10 × `commandTimeoutMillis` while Redis keeps answering its other calls (a busy host, not a Redis that is
+ *   gone). A failed read is a miss; a lock attempt that fails is tried once more (the first may have taken the lock)
+ *   before the process requests its own token. One warning is logged when Redis becomes unavailable (at most one a
+ *   minute) and one message when it is back (the client reconnects by itself). Counters: `redisCalls`,
+ *   `unsharedRequests`.
  *
  * Needs the optional peer dependency `ioredis` (5.x). Not exported from the package root: import
  * `effect-azure-identity/RedisTokenCache`.
@@ -41,6 +45,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -77,7 +82,11 @@ export interface Options {
   readonly allowUnencrypted?: boolean | undefined
   /** Prefix of every Redis key (default `"effect-azure-identity:"`). */
   readonly prefix?: string | undefined
-  /** Bound of each Redis call; a call that takes longer is a miss (default 100 ms). */
+  /**
+   * Bound of each Redis call (default 100 ms): a call fails (a miss, or a request of the process's own) when Redis
+   * sent this process no answer at all for this long; while Redis keeps answering the process's other calls (a busy
+   * host, a long queue), a call waits for its answer up to 10 times this long.
+   */
   readonly commandTimeoutMillis?: number | undefined
   /** How long the layer waits for the first connection while it is built; it works without one (default 1 s). */
   readonly connectTimeoutMillis?: number | undefined
@@ -103,12 +112,52 @@ export const clientOptions = (options: { readonly commandTimeoutMillis?: number 
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: timeout,
+    // A backstop only, to drop commands Redis never answers: the cache gives up on a call itself (see
+    // `Options.commandTimeoutMillis`). Short, it would reject replies that arrived but were not read yet by an event
+    // loop blocked for a while (its timer runs before the socket is read).
+    commandTimeout: Math.max(30_000, timeout * maxWindows),
     connectTimeout: Math.max(1000, timeout),
     retryStrategy: (times) => Math.min(times * 50, 1000)
   }
 }
 
+/** The longest a call waits, in bounds (`commandTimeoutMillis`), while Redis keeps answering this process. */
+const maxWindows = 10
+
+/**
+ * Redis calls of the cache, tagged `call` (`read`, `write`, `lock`, `unlock`, `extend`, `announce`, `connect`) and
+ * `outcome`: `ok` (answered within `commandTimeoutMillis`), `late` (answered later, while Redis kept answering this
+ * process's other calls: the process or the queue was slow, not Redis), `timeout` (no answer from Redis at all for
+ * `commandTimeoutMillis`, or none after 10 bounds) or `error` (refused, disconnected). Never a key nor a token.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const redisCalls: Metric.Metric.Counter<number> = Metric.counter("azure_identity.redis_cache_calls", {
+  description: "Redis calls of effect-azure-identity's RedisTokenCache, by call and outcome",
+  incremental: true
+})
+
+/**
+ * Token requests a process sent on its own because Redis could not coordinate (its lock attempt failed twice): each
+ * is a request another process may have sent too.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unsharedRequests: Metric.Metric.Counter<number> = Metric.counter(
+  "azure_identity.redis_cache_unshared_requests",
+  {
+    description: "Token requests sent without the fleet's lock because Redis could not coordinate",
+    incremental: true
+  }
+)
+
+// Takes the lock, or finds it already ours (an earlier attempt whose answer came too late took it): 1, else 0.
+const acquireScript = `local v = redis.call("get", KEYS[1])
+if not v then redis.call("set", KEYS[1], ARGV[1], "PX", ARGV[2]) return 1 end
+if v == ARGV[1] then return 1 end
+return 0`
 // Deletes the lock only while it is still ours: a holder that was too slow never removes its successor's lock.
 const releaseScript =
   `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`
@@ -161,17 +210,75 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
     let available = true
     let warnedAt = Number.NEGATIVE_INFINITY
     let warned = false
+    /** Answers (or error replies) Redis sent this process: a call keeps waiting while this grows. */
+    let answers = 0
+    /** One turn of the event loop's I/O: replies already in the socket are read before a bound is declared over. */
+    const ioTurn = Effect.async<void>((resume) => {
+      const handle = setImmediate(() => resume(Effect.void))
+      return Effect.sync(() => clearImmediate(handle))
+    })
+    const outcome = (what: string, result: "ok" | "late" | "timeout" | "error") =>
+      Metric.increment(Metric.tagged(Metric.tagged(redisCalls, "call", what), "outcome", result))
     /**
-     * One Redis call, bounded; `None` when it failed. An outage is logged once, as a warning at most once a minute
-     * (a Redis that flaps, or calls that overrun their bound on a loaded host, do not flood the log).
+     * One Redis call, bounded; `None` when it failed. It fails when Redis sent this process no answer at all (to it or
+     * to any other call) for `bound` ms, or after `maxWindows` bounds in any case: on a busy host, replies queued
+     * behind others or read late by a starved event loop are slow answers, not a Redis that is gone. An outage is
+     * logged once, as a warning at most once a minute (a Redis that flaps does not flood the log).
      */
-    const call = <A>(what: string, f: () => Promise<A>, bound = timeout): Effect.Effect<Option.Option<A>> =>
-      Effect.tryPromise({ try: f, catch: (e) => e instanceof Error ? e : new Error(String(e)) }).pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(bound),
-          onTimeout: () => new Error(`no answer within ${bound} ms`)
-        }),
-        Effect.either,
+    const call = <A>(
+      what: string,
+      f: () => Promise<A>,
+      bound = timeout,
+      windows = maxWindows
+    ): Effect.Effect<Option.Option<A>> =>
+      Effect.suspend(() => {
+        let result: Either.Either<A, Error> | undefined
+        let wake: (() => void) | undefined
+        const settle = (r: Either.Either<A, Error>) => {
+          answers++
+          result = r
+          wake?.()
+        }
+        try {
+          f().then(
+            (value) => settle(Either.right(value)),
+            (e) => settle(Either.left(e instanceof Error ? e : new Error(String(e))))
+          )
+        } catch (e) {
+          settle(Either.left(e instanceof Error ? e : new Error(String(e))))
+        }
+        const settled = Effect.async<void>((resume) => {
+          if (result !== undefined) return resume(Effect.void)
+          wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            wake = undefined
+          })
+        })
+        const wait = (window: number, seen: number): Effect.Effect<Either.Either<A, Error>> =>
+          Effect.flatMap(
+            // `interruptible`: in a finalizer (the lock's release) the loser would otherwise run to its end
+            Effect.raceFirst(
+              Effect.interruptible(settled),
+              Effect.interruptible(Effect.zipRight(Effect.sleep(Duration.millis(bound)), ioTurn))
+            ),
+            () => {
+              if (result !== undefined) {
+                const kind = Either.isRight(result)
+                  ? window === 1 ? "ok" : "late"
+                  : result.left.message === "Command timed out"
+                  ? "timeout"
+                  : "error"
+                return Effect.as(outcome(what, kind), result)
+              }
+              if (answers > seen && window < windows) return wait(window + 1, answers)
+              return Effect.as(
+                outcome(what, "timeout"),
+                Either.left(new Error(`no answer within ${bound * window} ms`))
+              )
+            }
+          )
+        return wait(1, answers)
+      }).pipe(
         Effect.flatMap(Either.match({
           onRight: (value) => {
             if (available) return Effect.succeed(Option.some(value))
@@ -193,7 +300,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
       )
 
     if (options.client === undefined) {
-      yield* call("connect", () => client.connect(), options.connectTimeoutMillis ?? 1000)
+      yield* call("connect", () => client.connect(), options.connectTimeoutMillis ?? 1000, 1)
     }
 
     // Saved tokens are announced on a channel (the store key, which reveals nothing), so waiters wake at once.
@@ -241,6 +348,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
         return Effect.asVoid(call("write", () => client.set(store.storeKey(prefix, key), text, "PX", ttl)))
       })
 
+    const layerScope = yield* Effect.scope
     const lockKey = (key: string) => `${store.storeKey(prefix, key)}:lock`
 
     const singleFlight = <E>(
@@ -255,7 +363,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
       const owner = crypto.randomUUID()
       const release = Effect.asVoid(call("unlock", () => client.eval(releaseScript, 1, lock, owner)))
       const keepAlive = Effect.repeat(
-        call("lock", () => client.eval(extendScript, 1, lock, owner, lockTtl)),
+        call("extend", () => client.eval(extendScript, 1, lock, owner, lockTtl)),
         { schedule: Schedule.spaced(Duration.millis(Math.max(1, Math.floor(lockTtl / 3)))) }
       )
       const asHolder: Effect.Effect<AccessToken, E> = Effect.flatMap(
@@ -272,20 +380,26 @@ export const make = (options: Options = {}): Effect.Effect<TokenCacheModule.Serv
             )
         })
       )
+      const acquire = call("lock", () => client.eval(acquireScript, 1, lock, owner, lockTtl))
+      // A failed attempt may still have taken the lock (its answer lost or too late): the second one then finds it
+      // ours. Only when both fail does the process request the token without the lock (and frees the lock, should
+      // one of them have taken it, in the background).
+      const tryLock = Effect.flatMap(acquire, (result) => Option.isSome(result) ? Effect.succeed(result) : acquire)
+      const unshared = Effect.zipRight(
+        Metric.increment(unsharedRequests),
+        Effect.ensuring(fetch, Effect.forkIn(release, layerScope))
+      )
       const attempt = (delay: number): Effect.Effect<AccessToken, E> =>
-        Effect.flatMap(
-          call("lock", () => client.set(lock, owner, "PX", lockTtl, "NX")),
-          (acquired) => {
-            // Redis cannot coordinate: request the token here
-            if (Option.isNone(acquired)) return fetch
-            if (acquired.value === "OK") return asHolder
-            // another process holds the lock: wait for its announcement (or a while), then look again
-            return Effect.flatMap(
-              Effect.zipRight(Effect.raceFirst(announced(entryKey), Effect.sleep(Duration.millis(delay))), recheck),
-              Option.match({ onSome: Effect.succeed, onNone: () => attempt(Math.min(delay * 2, maxPoll)) })
-            )
-          }
-        )
+        Effect.flatMap(tryLock, (acquired) => {
+          // Redis cannot coordinate: request the token here
+          if (Option.isNone(acquired)) return unshared
+          if (acquired.value === 1) return asHolder
+          // another process holds the lock: wait for its announcement (or a while), then look again
+          return Effect.flatMap(
+            Effect.zipRight(Effect.raceFirst(announced(entryKey), Effect.sleep(Duration.millis(delay))), recheck),
+            Option.match({ onSome: Effect.succeed, onNone: () => attempt(Math.min(delay * 2, maxPoll)) })
+          )
+        })
       return Effect.suspend(() => attempt(firstPoll))
     }
 

@@ -5,20 +5,27 @@
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
 import { type ChildProcess, fork } from "node:child_process"
 import * as crypto from "node:crypto"
 import { performance } from "node:perf_hooks"
+import type { AccessToken } from "../../src/AccessToken.js"
 import * as ClientSecretCredential from "../../src/ClientSecretCredential.js"
 import * as IdentityNode from "../../src/node.js"
 import * as RedisTokenCache from "../../src/RedisTokenCache.js"
 import type * as TokenCache from "../../src/TokenCache.js"
 import * as TokenCredential from "../../src/TokenCredential.js"
-import { captureLogs, envLayer, guardedNodeArgs, tokenValue } from "../support/helpers.js"
+import { captureLogs, envLayer, guardedNodeArgs, setNow, T0, tokenValue } from "../support/helpers.js"
 import { tcpProxy } from "../support/tcpProxy.js"
 import { type TokenServer, tokenServer } from "../support/tokenServer.js"
 
@@ -149,6 +156,67 @@ const childEnv = (server: TokenServer, prefix: string, lockTtlMillis = 10_000) =
   LOCK_TTL_MS: String(lockTtlMillis)
 })
 
+// --- one cache's Redis calls, timed by the TestClock ----------------------------------------------------------------
+
+/** A connected client with the cache's options, closed with the scope. */
+const rawClient = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const c = new Redis(REDIS_URL, RedisTokenCache.clientOptions({ commandTimeoutMillis: 100 }))
+    c.on("error", () => {})
+    await c.connect()
+    return c
+  }),
+  (c) => Effect.sync(() => c.disconnect())
+)
+
+/**
+ * `raw` with the replies of some `eval`/`get` calls held back (the command reaches Redis and runs; its answer reaches
+ * the cache only on `deliver`): an answer that comes after the bound.
+ */
+const withHeldReplies = (raw: Redis, hold: (command: "eval" | "get", args: ReadonlyArray<unknown>) => boolean) => {
+  const held: Array<() => void> = []
+  const client = new Proxy(raw, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target)
+      if (typeof value !== "function") return value
+      if (property !== "eval" && property !== "get") return value.bind(target)
+      return (...args: Array<unknown>) => {
+        const reply: Promise<unknown> = value.apply(target, args)
+        if (!hold(property, args)) return reply
+        return new Promise((resolve, reject) => held.push(() => reply.then(resolve, reject)))
+      }
+    }
+  })
+  return { client, deliver: () => held.splice(0).forEach((f) => f()) }
+}
+const isLockAttempt = (command: string, args: ReadonlyArray<unknown>) =>
+  command === "eval" && String(args[0]).includes(`"set"`)
+
+/** Lets real I/O (Redis replies, pub/sub) happen while the TestClock stands still: one round trip to Redis. */
+const roundTrip = Effect.promise(() => admin!.ping())
+/** Runs `step` and a round trip until `done` (at most 200 times). */
+const until = (done: () => boolean, step: Effect.Effect<void> = Effect.void) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200 && !done(); i++) {
+      yield* step
+      yield* roundTrip
+    }
+    assert.isTrue(done(), "the condition was never met")
+  })
+
+const counterValue = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (s) => s.count)
+const calls = (call: string, outcome: string) =>
+  counterValue(
+    Metric.tagged(Metric.tagged(RedisTokenCache.redisCalls, "call", call), "outcome", outcome)
+  )
+
+const anAccessToken = (value: string): AccessToken => ({
+  token: Redacted.make(value),
+  tokenType: "Bearer",
+  expiresOn: DateTime.unsafeMake(T0 + 3_600_000),
+  refreshOn: Option.none()
+})
+
 describe.skipIf(skip)(title, () => {
   it.runIf(REQUIRED)("Redis is reachable (REQUIRE_REDIS is set)", () => {
     assert.isUndefined(unreachable, `no Redis at ${REDIS_URL}`)
@@ -184,6 +252,137 @@ describe.skipIf(skip)(title, () => {
         assert.lengthOf(yield* entryKeys(prefix), 1)
       }).pipe(Effect.scoped),
     120_000
+  )
+
+  it.scoped(
+    "a lock attempt answered after its bound took the lock: the retry finds it ours, one request as holder",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-own-lock:`
+        const encryptionKey = Redacted.make(KEY)
+        let attempts = 0
+        const held = withHeldReplies(
+          yield* rawClient,
+          (command, args) => isLockAttempt(command, args) && ++attempts === 1
+        )
+        const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
+        const timeoutsBefore = yield* calls("lock", "timeout")
+        let requests = 0
+        const fetch = Effect.gen(function*() {
+          requests++
+          const token = anAccessToken("from-the-holder")
+          yield* cache.save("late-own-lock", token)
+          return token
+        })
+        const recheck = Effect.orElseSucceed(cache.load("late-own-lock"), Option.none)
+        const fiber = yield* Effect.fork(cache.singleFlight!("late-own-lock", recheck, fetch))
+        yield* until(() => attempts === 1)
+        // the first attempt's answer does not come within the bound: no answer at all from Redis meanwhile
+        yield* TestClock.adjust(100)
+        yield* until(() => attempts === 2)
+        // no clock time passes from here: no call (the lock's release included) waits out its bound once answered
+        const token = yield* Fiber.join(fiber).pipe(
+          Effect.raceFirst(until(() => false).pipe(Effect.zipRight(Effect.never)))
+        )
+        held.deliver()
+        assert.strictEqual(tokenValue(token), "from-the-holder")
+        assert.strictEqual(requests, 1)
+        assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
+        assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
+        // the holder released its lock
+        const keys = yield* Effect.promise(() => admin!.keys(`${prefix}*`))
+        assert.deepStrictEqual(keys.filter((k) => k.endsWith(":lock")), [])
+      }),
+    30_000
+  )
+
+  it.scoped(
+    "a waiter whose lock attempt gets no answer in time keeps waiting: one token request for both",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-waiter:`
+        const encryptionKey = Redacted.make(KEY)
+        const holder = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
+        let attempts = 0
+        // the waiter's second lock attempt (after one wait) gets its answer too late
+        const held = withHeldReplies(
+          yield* rawClient,
+          (command, args) => isLockAttempt(command, args) && ++attempts === 2
+        )
+        const waiter = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const unsharedBefore = yield* counterValue(RedisTokenCache.unsharedRequests)
+        const timeoutsBefore = yield* calls("lock", "timeout")
+        const gate = yield* Deferred.make<void>()
+        const requests: Array<string> = []
+        const fetchOf = (who: string, cache: typeof holder) =>
+          Effect.gen(function*() {
+            requests.push(who)
+            if (who === "holder") yield* Deferred.await(gate)
+            const token = anAccessToken(`from-the-${who}`)
+            yield* cache.save("late-waiter", token)
+            return token
+          })
+        const recheckOf = (cache: typeof holder) => Effect.orElseSucceed(cache.load("late-waiter"), Option.none)
+        const first = yield* Effect.fork(
+          holder.singleFlight!("late-waiter", recheckOf(holder), fetchOf("holder", holder))
+        )
+        yield* until(() => requests.length === 1) // the holder has the lock and its request is under way
+        const second = yield* Effect.fork(
+          waiter.singleFlight!("late-waiter", recheckOf(waiter), fetchOf("waiter", waiter))
+        )
+        yield* until(() => attempts === 2, TestClock.adjust(25)) // it found the lock held, waited, and tries again
+        yield* TestClock.adjust(100) // that attempt's answer does not come within the bound
+        yield* until(() => attempts === 3)
+        yield* Deferred.succeed(gate, undefined)
+        const tokens = yield* Effect.all([Fiber.join(first), Fiber.join(second)]).pipe(
+          Effect.raceFirst(until(() => false, TestClock.adjust(100)).pipe(Effect.zipRight(Effect.never)))
+        )
+        held.deliver()
+        assert.deepStrictEqual(tokens.map(tokenValue), ["from-the-holder", "from-the-holder"])
+        assert.deepStrictEqual(requests, ["holder"])
+        assert.strictEqual((yield* calls("lock", "timeout")) - timeoutsBefore, 1)
+        assert.strictEqual((yield* counterValue(RedisTokenCache.unsharedRequests)) - unsharedBefore, 0)
+      }),
+    30_000
+  )
+
+  it.scoped(
+    "an answer after the bound counts while Redis answers other calls; none at all for a bound → a miss",
+    () =>
+      Effect.gen(function*() {
+        yield* setNow
+        const prefix = `${RUN_PREFIX}late-read:`
+        const encryptionKey = Redacted.make(KEY)
+        const writer = yield* RedisTokenCache.make({ client: yield* rawClient, prefix, encryptionKey })
+        yield* writer.save("slow", anAccessToken("slow-token"))
+        let reads = 0
+        // the reads of "slow" (the first and third) get their answers only on `deliver`
+        const held = withHeldReplies(yield* rawClient, (command) => command === "get" && [1, 3].includes(++reads))
+        const cache = yield* RedisTokenCache.make({ client: held.client, prefix, encryptionKey })
+        const lateBefore = yield* calls("read", "late")
+
+        const slow = yield* Effect.fork(cache.load("slow"))
+        yield* until(() => reads === 1)
+        // another call is answered meanwhile: Redis works, this process is just late reading the first answer
+        assert.isTrue(Option.isNone(yield* cache.load("other")))
+        yield* TestClock.adjust(100)
+        yield* roundTrip
+        held.deliver()
+        const loaded = yield* Fiber.join(slow)
+        assert.strictEqual(Option.map(loaded, tokenValue).pipe(Option.getOrNull), "slow-token")
+        assert.strictEqual((yield* calls("read", "late")) - lateBefore, 1)
+
+        // no answer from Redis at all for a whole bound: the read gives up, a miss
+        const gone = yield* Effect.fork(cache.load("slow"))
+        yield* until(() => reads === 3)
+        yield* TestClock.adjust(100)
+        assert.isTrue(Option.isNone(yield* Fiber.join(gone)))
+        held.deliver()
+      }),
+    30_000
   )
 
   it.live(

@@ -7,7 +7,9 @@
  *   a time); replies
  *   `{ op: "calling" }` when they start and `{ op: "tokens", tokens }` (one per call, in order);
  * - `{ op: "latency", scopes }` → a new credential layer (empty memory) gets each scope in turn; replies
- *   `{ op: "latency", millis, tokens }`.
+ *   `{ op: "latency", millis, tokens }`;
+ * - `{ op: "metrics" }` → the cache's counters (`RedisTokenCache.redisCalls`, `unsharedRequests`) so far; replies
+ *   `{ op: "metrics", counters: { "<metric> <tags>": count } }`.
  *
  * env: REDIS_URL, REDIS_PREFIX, TOKEN_CACHE_KEY (base64), AUTHORITY_HOST, LOCK_TTL_MS, COMMAND_TIMEOUT_MS.
  */
@@ -15,6 +17,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import { performance } from "node:perf_hooks"
 import * as ClientSecretCredential from "../../src/ClientSecretCredential.js"
@@ -51,6 +54,7 @@ type Request =
     readonly concurrency?: number | undefined
   }
   | { readonly op: "latency"; readonly scopes: ReadonlyArray<string> }
+  | { readonly op: "metrics" }
 
 const send = (message: unknown) => process.send?.(message)
 
@@ -68,6 +72,21 @@ const main = async () => {
       )
       runtime.runPromise(Effect.all(calls, { concurrency: request.concurrency ?? "unbounded" })).then(
         (tokens) => send({ op: "tokens", tokens: tokens.map((t) => Redacted.value(t.token)) }),
+        (error) => send({ op: "error", message: String(error) })
+      )
+    } else if (request.op === "metrics") {
+      runtime.runPromise(Metric.snapshot).then(
+        (pairs) => {
+          const counters: Record<string, number> = {}
+          for (const pair of pairs) {
+            const name = pair.metricKey.name
+            if (!name.startsWith("azure_identity.redis_cache")) continue
+            const tags = pair.metricKey.tags.map((t) => `${t.key}=${t.value}`).join(",")
+            counters[`${name.replace("azure_identity.redis_cache_", "")} ${tags}`.trim()] =
+              (pair.metricState as unknown as { count: number }).count
+          }
+          send({ op: "metrics", counters })
+        },
         (error) => send({ op: "error", message: String(error) })
       )
     } else {
