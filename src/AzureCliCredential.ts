@@ -35,8 +35,7 @@
  *
  * @since 0.1.0
  */
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as Clock from "effect/Clock"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,13 +47,8 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
-import type * as IdentityError from "./IdentityError.js"
-import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
-import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
-import * as Spans from "./internal/spans.js"
-import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -187,92 +181,30 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Confidential.orUnavailable(
+  Tool.makeCredential({
     name,
-    Effect.gen(function*() {
-      const executor = yield* CommandExecutor.CommandExecutor
-      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
-        .setup(options, { windows: "az.cmd", posix: "az" })
-      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
-        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
-      if (options.subscription !== undefined) yield* Tool.validateSubscription(options.subscription)
-
-      const cache = yield* TokenCacheEngine.make({
-        partition: `${name}|${options.subscription ?? ""}`,
-        name,
-        persistent: false
-      })
-
-      const fetch = (resource: string, tenantId: string | undefined) =>
-        Effect.gen(function*() {
-          const args = ["account", "get-access-token", "--output", "json", "--resource", resource]
-          if (tenantId !== undefined) args.push("--tenant", tenantId)
-          if (options.subscription !== undefined) args.push("--subscription", options.subscription)
-          const output = yield* Tool.run(executor, {
-            executable,
-            args,
-            cwd: Tool.workingDirectory(platform),
-            env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
-            timeout
-          }).pipe(
-            Effect.mapError((failure) =>
-              unavailable(
-                Tool.describeRunFailure(failure, {
-                  label: "Azure CLI",
-                  executable,
-                  installHint,
-                  timeout,
-                  tryCommand: `az account get-access-token --resource ${resource}`
-                }),
-                Tool.runFailureCode(failure)
-              )
-            )
-          )
-          const nowMillis = yield* Clock.currentTimeMillis
-          const zone = yield* Tool.localZone
-          return yield* Either.mapLeft(interpret(output, { nowMillis, zone, resource }), unavailable)
-        })
-
-      return TokenCredential.make(name, (scopes, getTokenOptions) =>
-        Effect.gen(function*() {
-          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
-          if (list.length !== 1) {
-            return yield* Effect.fail(
-              unavailable(`the Azure CLI gets a token for one scope at a time, but ${list.length} were given`)
-            )
-          }
-          const scope = list[0]!
-          const tenantId = yield* Either.mapLeft(
-            Tool.selectTenant({
-              configured: configuredTenant,
-              requested: getTokenOptions?.tenantId,
-              additionallyAllowedTenants
-            }),
-            Confidential.unavailableFor(name)
-          )
-          const claims = getTokenOptions?.claims?.trim()
-          if (claims !== undefined && claims !== "") {
-            return yield* Effect.fail(
-              unavailable(
-                "the Azure CLI cannot answer a claims challenge by itself. Sign in again with: " +
-                  claimsChallengeCommand(claims, scope, tenantId)
-              )
-            )
-          }
-          const resource = AuthorityHost.scopeToResource(scope)
-          const enableCae = getTokenOptions?.enableCae === true
-          return yield* cache.get(
-            TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
-            fetch(resource, tenantId),
-            false
-          )
-        }).pipe(
-          Effect.withSpan("AzureCliCredential.getToken", {
-            attributes: Spans.attributes(name, scopes)
-          })
-        ))
-    })
-  ).pipe(Effect.annotateLogs("module", name))
+    label: "Azure CLI",
+    subject: "the Azure CLI",
+    installHint,
+    executables: { windows: ["az.cmd"], posix: ["az"] },
+    cachePartition: `${name}|${options.subscription ?? ""}`,
+    validate: options.subscription === undefined ? undefined : Tool.validateSubscription(options.subscription),
+    oneScopeAtATime: true,
+    claimsChallengeCommand: (claims, { scope, tenantId }) => claimsChallengeCommand(claims, scope, tenantId),
+    invocation: ({ scopes: [scope], tenantId }) => {
+      const resource = AuthorityHost.scopeToResource(scope)
+      const args = ["account", "get-access-token", "--output", "json", "--resource", resource]
+      if (tenantId !== undefined) args.push("--tenant", tenantId)
+      if (options.subscription !== undefined) args.push("--subscription", options.subscription)
+      return {
+        args,
+        env: { AZURE_CORE_NO_COLOR: "true" },
+        tryCommand: `az account get-access-token --resource ${resource}`,
+        interpret: (output, nowMillis) =>
+          Effect.map(Tool.localZone, (zone) => interpret(output, { nowMillis, zone, resource }))
+      }
+    }
+  }, options)
 
 /**
  * @since 0.1.0

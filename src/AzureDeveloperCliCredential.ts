@@ -27,8 +27,7 @@
  *
  * @since 0.1.0
  */
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as Clock from "effect/Clock"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -38,12 +37,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
-import type * as IdentityError from "./IdentityError.js"
-import { CredentialUnavailableError } from "./IdentityError.js"
-import * as Confidential from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
-import * as Spans from "./internal/spans.js"
-import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -149,72 +143,27 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Confidential.orUnavailable(
+  Tool.makeCredential({
     name,
-    Effect.gen(function*() {
-      const executor = yield* CommandExecutor.CommandExecutor
-      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
-        .setup(options, { windows: "azd.exe", posix: "azd" })
-      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
-        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
-
-      const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
-
-      const fetch = (scopes: ReadonlyArray<string>, tenantId: string | undefined, claims: string | undefined) =>
-        Effect.gen(function*() {
-          const args = ["auth", "token", "--output", "json", "--no-prompt"]
-          for (const scope of scopes) args.push("--scope", scope)
-          if (tenantId !== undefined) args.push("--tenant-id", tenantId)
-          if (claims !== undefined) args.push("--claims", Encoding.encodeBase64(claims))
-          const output = yield* Tool.run(executor, {
-            executable,
-            args,
-            cwd: Tool.workingDirectory(platform),
-            env: { ...options.environment, AZURE_CORE_NO_COLOR: "true" },
-            timeout
-          }).pipe(
-            Effect.mapError((failure) =>
-              unavailable(
-                Tool.describeRunFailure(failure, {
-                  label: "Azure Developer CLI",
-                  executable,
-                  installHint,
-                  timeout,
-                  tryCommand: "azd auth token --output json"
-                }),
-                Tool.runFailureCode(failure)
-              )
-            )
-          )
-          const nowMillis = yield* Clock.currentTimeMillis
-          return yield* Either.mapLeft(interpret(output, { nowMillis }), unavailable)
-        })
-
-      return TokenCredential.make(name, (scopes, getTokenOptions) =>
-        Effect.gen(function*() {
-          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
-          const tenantId = yield* Either.mapLeft(
-            Tool.selectTenant({
-              configured: configuredTenant,
-              requested: getTokenOptions?.tenantId,
-              additionallyAllowedTenants
-            }),
-            Confidential.unavailableFor(name)
-          )
-          const claims = getTokenOptions?.claims?.trim() === "" ? undefined : getTokenOptions?.claims?.trim()
-          const enableCae = getTokenOptions?.enableCae === true
-          return yield* cache.get(
-            TokenCacheEngine.cacheKey(tenantId ?? "", list, enableCae),
-            fetch(list, tenantId, claims),
-            claims !== undefined
-          )
-        }).pipe(
-          Effect.withSpan("AzureDeveloperCliCredential.getToken", {
-            attributes: Spans.attributes(name, scopes)
-          })
-        ))
-    })
-  ).pipe(Effect.annotateLogs("module", name))
+    label: "Azure Developer CLI",
+    subject: "the Azure Developer CLI",
+    installHint,
+    executables: { windows: ["azd.exe"], posix: ["azd"] },
+    oneScopeAtATime: false,
+    // no claimsChallengeCommand: azd answers a claims challenge itself (`--claims`)
+    invocation: ({ claims, scopes, tenantId }) => {
+      const args = ["auth", "token", "--output", "json", "--no-prompt"]
+      for (const scope of scopes) args.push("--scope", scope)
+      if (tenantId !== undefined) args.push("--tenant-id", tenantId)
+      if (claims !== undefined) args.push("--claims", Encoding.encodeBase64(claims))
+      return {
+        args,
+        env: { AZURE_CORE_NO_COLOR: "true" },
+        tryCommand: "azd auth token --output json",
+        interpret: (output, nowMillis) => Effect.succeed(interpret(output, { nowMillis }))
+      }
+    }
+  }, options)
 
 /**
  * @since 0.1.0

@@ -36,8 +36,7 @@
  *
  * @since 0.1.0
  */
-import * as CommandExecutor from "@effect/platform/CommandExecutor"
-import * as Clock from "effect/Clock"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -49,14 +48,9 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
-import type * as IdentityError from "./IdentityError.js"
-import { CredentialUnavailableError } from "./IdentityError.js"
 import { maxEpochMillis } from "./internal/aad.js"
-import * as Confidential from "./internal/confidentialClient.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
 import * as Tool from "./internal/developerTool.js"
-import * as Spans from "./internal/spans.js"
-import * as TokenCacheEngine from "./internal/tokenCache.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
@@ -280,93 +274,25 @@ export const interpret = (
 export const make = (
   options: Options = {}
 ): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
-  Confidential.orUnavailable(
+  Tool.makeCredential({
     name,
-    Effect.gen(function*() {
-      const executor = yield* CommandExecutor.CommandExecutor
-      const { additionallyAllowedTenants, configuredTenant, executable, platform, timeout } = yield* Tool
-        .setup(options, { windows: "pwsh.exe", posix: "pwsh" })
-      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
-        new CredentialUnavailableError({ credential: name, reason, ...(code !== undefined ? { code } : {}) })
-      // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
-      const executables = options.executable === undefined && platform.windows
-        ? [executable, "powershell.exe"]
-        : [executable]
-
-      const cache = yield* TokenCacheEngine.make({ partition: name, name, persistent: false })
-
-      const runWith = (exe: string, resource: string, tenantId: string | undefined) =>
-        Tool.run(executor, {
-          executable: exe,
-          args,
-          cwd: Tool.workingDirectory(platform),
-          env: { ...options.environment, [resourceVariable]: resource, [tenantVariable]: tenantId ?? "" },
-          timeout
-        })
-
-      const fetch = (resource: string, tenantId: string | undefined) =>
-        Effect.gen(function*() {
-          let result = yield* Effect.either(runWith(executables[0]!, resource, tenantId))
-          for (const next of executables.slice(1)) {
-            if (Either.isRight(result) || result.left._tag !== "NotFound") break
-            result = yield* Effect.either(runWith(next, resource, tenantId))
-          }
-          if (Either.isLeft(result)) {
-            return yield* Effect.fail(unavailable(
-              Tool.describeRunFailure(result.left, {
-                label: "PowerShell",
-                executable: executables.join(", then "),
-                installHint,
-                timeout,
-                tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`
-              }),
-              Tool.runFailureCode(result.left)
-            ))
-          }
-          const nowMillis = yield* Clock.currentTimeMillis
-          return yield* Either.mapLeft(interpret(result.right, { nowMillis, resource }), unavailable)
-        })
-
-      return TokenCredential.make(name, (scopes, getTokenOptions) =>
-        Effect.gen(function*() {
-          const list = yield* Either.mapLeft(Tool.validateScopes(scopes), Confidential.unavailableFor(name))
-          if (list.length !== 1) {
-            return yield* Effect.fail(
-              unavailable(`Azure PowerShell gets a token for one scope at a time, but ${list.length} were given`)
-            )
-          }
-          const scope = list[0]!
-          const tenantId = yield* Either.mapLeft(
-            Tool.selectTenant({
-              configured: configuredTenant,
-              requested: getTokenOptions?.tenantId,
-              additionallyAllowedTenants
-            }),
-            Confidential.unavailableFor(name)
-          )
-          const claims = getTokenOptions?.claims?.trim()
-          if (claims !== undefined && claims !== "") {
-            return yield* Effect.fail(
-              unavailable(
-                "Azure PowerShell cannot answer a claims challenge by itself. Sign in again with: " +
-                  claimsChallengeCommand(claims, tenantId)
-              )
-            )
-          }
-          const resource = AuthorityHost.scopeToResource(scope)
-          const enableCae = getTokenOptions?.enableCae === true
-          return yield* cache.get(
-            TokenCacheEngine.cacheKey(tenantId ?? "", [scope], enableCae),
-            fetch(resource, tenantId),
-            false
-          )
-        }).pipe(
-          Effect.withSpan("AzurePowerShellCredential.getToken", {
-            attributes: Spans.attributes(name, scopes)
-          })
-        ))
-    })
-  ).pipe(Effect.annotateLogs("module", name))
+    label: "PowerShell",
+    subject: "Azure PowerShell",
+    installHint,
+    // Windows PowerShell 5.1 ships with Windows: the fallback when PowerShell 7 is not installed
+    executables: { windows: ["pwsh.exe", "powershell.exe"], posix: ["pwsh"] },
+    oneScopeAtATime: true,
+    claimsChallengeCommand: (claims, { tenantId }) => claimsChallengeCommand(claims, tenantId),
+    invocation: ({ scopes: [scope], tenantId }) => {
+      const resource = AuthorityHost.scopeToResource(scope)
+      return {
+        args,
+        env: { [resourceVariable]: resource, [tenantVariable]: tenantId ?? "" },
+        tryCommand: `Get-AzAccessToken -ResourceUrl ${resource}`,
+        interpret: (output, nowMillis) => Effect.succeed(interpret(output, { nowMillis, resource }))
+      }
+    }
+  }, options)
 
 /**
  * @since 0.1.0

@@ -1,9 +1,8 @@
 import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -15,9 +14,10 @@ import * as TestClock from "effect/TestClock"
 import { AzureCliCredential, TokenCredential } from "../src/index.js"
 import type { IdentityError } from "../src/index.js"
 import * as Tool from "../src/internal/developerTool.js"
-import { setNow, settle, T0, withEnv } from "./support/helpers.js"
-import type { RecordedCommand, Reply } from "./support/mockCommand.js"
-import { failure, hang, mockExecutor, notFound, output, permissionDenied, spawnThrows } from "./support/mockCommand.js"
+import { mockToolHarness, unavailableErrorOf } from "./support/developerTool.js"
+import { setNow, settle, T0 } from "./support/helpers.js"
+import type { Reply } from "./support/mockCommand.js"
+import { failure, hang, notFound, output, permissionDenied, spawnThrows } from "./support/mockCommand.js"
 
 const SCOPE = "https://management.azure.com/.default"
 const TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQifQ.c2lnbmF0dXJl"
@@ -34,33 +34,14 @@ const cliOutput = (extra: Record<string, unknown> = {}) =>
     ...extra
   })
 
-const withCli = <A, E>(
-  handler: (command: RecordedCommand, index: number) => Reply,
-  f: (credential: TokenCredential.Service, commands: Array<RecordedCommand>) => Effect.Effect<A, E>,
-  options: AzureCliCredential.Options = {},
-  env: Record<string, string> = {}
-) => {
-  const mock = mockExecutor(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, mock.commands)
-  }).pipe(
-    Effect.provide(AzureCliCredential.layer(options).pipe(Layer.provide(mock.layer))),
-    withEnv(env)
-  )
-}
+const withCli = mockToolHarness(AzureCliCredential.layer)
+
+const unavailableErrorOfCli = unavailableErrorOf(TOKEN, "c2lnbmF0dXJl")
 
 const unavailableReason = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
-  assert.strictEqual(error._tag, "CredentialUnavailableError")
-  for (const form of [error.message, String(error), JSON.stringify(error)]) {
-    assert.notInclude(form, TOKEN)
-    assert.notInclude(form, "c2lnbmF0dXJl")
-  }
+  const error = unavailableErrorOfCli(exit)
   assert.include(error.message, "AzureCliCredential is unavailable: ")
-  return (error as IdentityError.CredentialUnavailableError).reason
+  return error.reason
 }
 
 describe("AzureCliCredential with a mock CommandExecutor", () => {

@@ -1,18 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import { AzureDeveloperCliCredential, TokenCredential } from "../src/index.js"
-import type { IdentityError } from "../src/index.js"
-import { setNow, withEnv } from "./support/helpers.js"
-import type { RecordedCommand, Reply } from "./support/mockCommand.js"
-import { failure, hang, mockExecutor, notFound, output, permissionDenied } from "./support/mockCommand.js"
+import { AzureDeveloperCliCredential } from "../src/index.js"
+import { mockToolHarness, unavailableReasonOf } from "./support/developerTool.js"
+import type { Reply } from "./support/mockCommand.js"
+import { failure, hang, notFound, output, permissionDenied } from "./support/mockCommand.js"
 
 const SCOPE = "https://management.azure.com/.default"
 const TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJhenAiOiJhemQifQ.YXpkLXNpZ25hdHVyZQ"
@@ -20,33 +16,9 @@ const TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJhenAiOiJhemQifQ.YXpkLXNpZ25hdHVyZQ"
 const azdOutput = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ token: TOKEN, expiresOn: "2026-11-27T09:00:00Z", ...extra })
 
-const withAzd = <A, E>(
-  handler: (command: RecordedCommand, index: number) => Reply,
-  f: (credential: TokenCredential.Service, commands: Array<RecordedCommand>) => Effect.Effect<A, E>,
-  options: AzureDeveloperCliCredential.Options = {},
-  env: Record<string, string> = {}
-) => {
-  const mock = mockExecutor(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, mock.commands)
-  }).pipe(
-    Effect.provide(AzureDeveloperCliCredential.layer(options).pipe(Layer.provide(mock.layer))),
-    withEnv(env)
-  )
-}
+const withAzd = mockToolHarness(AzureDeveloperCliCredential.layer)
 
-const unavailableReason = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
-  assert.strictEqual(error._tag, "CredentialUnavailableError")
-  for (const form of [error.message, String(error), JSON.stringify(error)]) {
-    assert.notInclude(form, TOKEN)
-    assert.notInclude(form, "YXpkLXNpZ25hdHVyZQ")
-  }
-  return (error as IdentityError.CredentialUnavailableError).reason
-}
+const unavailableReason = unavailableReasonOf(TOKEN, "YXpkLXNpZ25hdHVyZQ")
 
 describe("AzureDeveloperCliCredential with a mock CommandExecutor", () => {
   it.effect("runs azd auth token with argv only, in /bin; parses the RFC 3339 expiry", () =>

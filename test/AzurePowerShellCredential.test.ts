@@ -15,11 +15,19 @@ import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { IdentityError } from "../src/index.js"
 import { AzurePowerShellCredential, TokenCredential } from "../src/index.js"
 import * as IdentityNode from "../src/node.js"
-import { assertNoSecret, failureOf, setNow, withEnv } from "./support/helpers.js"
-import type { RecordedCommand, Reply } from "./support/mockCommand.js"
+import {
+  assertExited,
+  assertToken,
+  callLog,
+  getTokenExit,
+  mockToolHarness,
+  unavailableReasonOf,
+  writeStub
+} from "./support/developerTool.js"
+import { setNow, withEnv } from "./support/helpers.js"
+import type { Reply } from "./support/mockCommand.js"
 import { failure, hang, mockExecutor, notFound, output } from "./support/mockCommand.js"
 
 const SCOPE = "https://management.azure.com/.default"
@@ -28,29 +36,9 @@ const EXPIRES = 4102444800 // 2100-01-01T00:00:00Z
 
 const answer = (extra: Record<string, unknown> = {}) => JSON.stringify({ Token: TOKEN, ExpiresOn: EXPIRES, ...extra })
 
-const reasonOf = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string => {
-  const error = failureOf(exit)
-  assert.strictEqual(error._tag, "CredentialUnavailableError")
-  assertNoSecret(error, TOKEN, "cHdzaC1zaWduYXR1cmU")
-  return (error as IdentityError.CredentialUnavailableError).reason
-}
+const reasonOf = unavailableReasonOf(TOKEN, "cHdzaC1zaWduYXR1cmU")
 
-const withPwsh = <A, E>(
-  handler: (command: RecordedCommand, index: number) => Reply,
-  f: (credential: TokenCredential.Service, commands: Array<RecordedCommand>) => Effect.Effect<A, E>,
-  options: AzurePowerShellCredential.Options = {},
-  env: Record<string, string> = {}
-) => {
-  const mock = mockExecutor(handler)
-  return Effect.gen(function*() {
-    yield* setNow
-    const credential = yield* TokenCredential.TokenCredential
-    return yield* f(credential, mock.commands)
-  }).pipe(
-    Effect.provide(AzurePowerShellCredential.layer(options).pipe(Layer.provide(mock.layer))),
-    withEnv(env)
-  )
-}
+const withPwsh = mockToolHarness(AzurePowerShellCredential.layer)
 
 const decodeScript = (encoded: string): string => Buffer.from(encoded, "base64").toString("utf16le")
 
@@ -223,8 +211,7 @@ const dirs: Record<string, string> = {}
  * otherwise (what `$result.Token` gives when printed unconverted).
  */
 const stub = (dir: string, mode: string) =>
-  `#!/bin/sh
-printf '%s' "$4" | base64 -d | tr -d '\\000' > "${dir}/script.ps1"
+  `printf '%s' "$4" | base64 -d | tr -d '\\000' > "${dir}/script.ps1"
 { for a in "$1" "$2" "$3"; do echo "$a"; done; echo "RESOURCE=$AZURE_IDENTITY_POWERSHELL_RESOURCE"; echo "TENANT=$AZURE_IDENTITY_POWERSHELL_TENANT_ID"; pwd; } > "${dir}/call.log"
 case "${mode}" in
   plain) echo 'WARNING: Upcoming breaking changes'; echo '{"Token":"${TOKEN}","ExpiresOn":${EXPIRES}}' ;;
@@ -238,15 +225,14 @@ case "${mode}" in
   nomodule) echo 'NO_AZ_ACCOUNT_MODULE' ;;
   badjson) echo '{"Token": "${TOKEN}", "ExpiresOn": ' ;;
   hang) echo $$ > "${dir}/pwsh.pid"; exec sleep 30 ;;
-esac
-`
+esac`
 
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-azure-identity-pwsh-"))
   for (const mode of ["plain", "az5", "nologin", "nomodule", "badjson", "hang"]) {
     const dir = path.join(root, mode)
     fs.mkdirSync(dir)
-    fs.writeFileSync(path.join(dir, "pwsh"), stub(dir, mode), { mode: 0o755 })
+    writeStub(dir, "pwsh", stub(dir, mode))
     dirs[mode] = dir
   }
   dirs.empty = path.join(root, "empty")
@@ -263,30 +249,12 @@ const real = (dir: string, options: AzurePowerShellCredential.Options = {}, path
   )
 
 const getToken = (layer: Layer.Layer<TokenCredential.TokenCredential>, tenantId?: string) =>
-  Effect.exit(TokenCredential.getToken(SCOPE, tenantId === undefined ? {} : { tenantId })).pipe(
-    Effect.provide(layer),
-    withEnv({})
-  )
-
-const callLog = (dir: string) => fs.readFileSync(path.join(dir, "call.log"), "utf8").trim().split("\n")
-
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+  getTokenExit(layer, SCOPE, tenantId)
 
 describe("AzurePowerShellCredential with a stub pwsh", () => {
   it.live("plain token: argv, the decoded script, resource and tenant in the environment, /bin", () =>
     Effect.gen(function*() {
-      const exit = yield* getToken(real(dirs.plain!, { tenantId: "contoso.onmicrosoft.com" }))
-      assert.isTrue(Exit.isSuccess(exit))
-      if (Exit.isFailure(exit)) return
-      assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
-      assert.strictEqual(DateTime.toEpochMillis(exit.value.expiresOn), EXPIRES * 1000)
+      assertToken(yield* getToken(real(dirs.plain!, { tenantId: "contoso.onmicrosoft.com" })), TOKEN, EXPIRES * 1000)
       const log = callLog(dirs.plain!)
       assert.deepStrictEqual(log.slice(0, 5), [
         "-NoProfile",
@@ -333,7 +301,6 @@ describe("AzurePowerShellCredential with a stub pwsh", () => {
     Effect.gen(function*() {
       const exit = yield* getToken(real(dirs.hang!, { processTimeout: "300 millis" }))
       assert.include(reasonOf(exit), "did not answer within 300ms")
-      const pid = Number(fs.readFileSync(path.join(dirs.hang!, "pwsh.pid"), "utf8").trim())
-      assert.isFalse(isAlive(pid), `pwsh ${pid} still running`)
+      assertExited(dirs.hang!, ["pwsh.pid"])
     }))
 })

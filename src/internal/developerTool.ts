@@ -1,10 +1,14 @@
 /**
- * Running developer tools (`az`, `azd`) as child processes: argv only, never a shell, a fixed working directory, a
- * timeout, and output that never reaches an error message unsanitised.
+ * The developer-tool credentials (`az`, `azd`, PowerShell): running the tool as a child process (argv only, never a
+ * shell, a fixed working directory, a timeout, output that never reaches an error message unsanitised), the
+ * parsing helpers they share, and `makeCredential`, the `getToken` every one of them is built on. What differs per
+ * tool (its command, arguments, environment, output parsing and error texts) stays in its own module.
  */
 import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as PlatformError from "@effect/platform/Error"
+import type * as Arr from "effect/Array"
+import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,11 +18,16 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as AccessToken from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type * as IdentityError from "../IdentityError.js"
-import { InvalidArgumentError } from "../IdentityError.js"
+import { CredentialUnavailableError, InvalidArgumentError } from "../IdentityError.js"
+import * as TokenCredential from "../TokenCredential.js"
 import type { ToolOutput } from "../TokenCredential.js"
+import * as Confidential from "./confidentialClient.js"
 import * as Scrub from "./scrub.js"
+import * as Spans from "./spans.js"
+import * as TokenCacheEngine from "./tokenCache.js"
 
 /** The default time a tool may take before it is stopped and the credential reports it unavailable. @internal */
 export const defaultProcessTimeout: Duration.Duration = Duration.seconds(10)
@@ -220,13 +229,14 @@ export const sanitize = (text: string, maxLength = 600): string => Scrub.sanitiz
 /** Scopes as a non-empty list, each checked against the command-line-safe character set. @internal */
 export const validateScopes = (
   scopes: string | ReadonlyArray<string>
-): Either.Either<ReadonlyArray<string>, InvalidArgumentError> =>
+): Either.Either<Arr.NonEmptyReadonlyArray<string>, InvalidArgumentError> =>
   Either.flatMap(AuthorityHost.validateScopes(scopes), (list) => {
     for (const scope of list) {
       const valid = AuthorityHost.validateDevToolScope(scope)
       if (Either.isLeft(valid)) return Either.left(valid.left)
     }
-    return Either.right(list)
+    // `AuthorityHost.validateScopes` refuses an empty list
+    return Either.right(list as Arr.NonEmptyReadonlyArray<string>)
   })
 
 /**
@@ -317,7 +327,7 @@ export const localZone: Effect.Effect<DateTime.TimeZone> = Effect.map(
 /** A human duration for messages: `10 seconds`, `300 millis`. @internal */
 export const describeDuration = (duration: Duration.Duration): string => Duration.format(duration)
 
-/** The options both developer-tool credentials share. @internal */
+/** The options every developer-tool credential takes (each public `Options` documents them for its tool). @internal */
 export interface ToolOptions {
   readonly tenantId?: string | undefined
   readonly additionallyAllowedTenants?: ReadonlyArray<string> | undefined
@@ -326,10 +336,17 @@ export interface ToolOptions {
   readonly executable?: string | undefined
 }
 
+/** The executables a tool is looked up as, in order (the next is tried when one is not found). @internal */
+export interface Executables {
+  readonly windows: Arr.NonEmptyReadonlyArray<string>
+  readonly posix: Arr.NonEmptyReadonlyArray<string>
+}
+
 /** What a developer-tool credential resolves once, when its layer is built. @internal */
 export interface ToolSetup {
   readonly platform: Platform
-  readonly executable: string
+  /** The `executable` option alone when given, else the platform's defaults. */
+  readonly executables: Arr.NonEmptyReadonlyArray<string>
   readonly timeout: Duration.Duration
   readonly additionallyAllowedTenants: ReadonlyArray<string>
   /** The configured tenant, trimmed; `undefined` when none (or only blanks) was given. */
@@ -339,7 +356,7 @@ export interface ToolSetup {
 /** @internal */
 export const setup = (
   options: ToolOptions,
-  executables: { readonly windows: string; readonly posix: string }
+  executables: Executables
 ): Effect.Effect<ToolSetup, InvalidArgumentError> =>
   Effect.gen(function*() {
     const platform = currentPlatform()
@@ -348,7 +365,11 @@ export const setup = (
     if (configuredTenant !== undefined) yield* AuthorityHost.validateTenantId(configuredTenant)
     return {
       platform,
-      executable: options.executable ?? (platform.windows ? executables.windows : executables.posix),
+      executables: options.executable !== undefined
+        ? [options.executable]
+        : platform.windows
+        ? executables.windows
+        : executables.posix,
       timeout: Duration.decode(options.processTimeout ?? defaultProcessTimeout),
       additionallyAllowedTenants: options.additionallyAllowedTenants ??
         (yield* AuthorityHost.additionallyAllowedTenantsFromConfig),
@@ -382,3 +403,158 @@ export const describeRunFailure = (
     ? `the ${tool.label} did not answer within ${describeDuration(tool.timeout)} and was stopped. ` +
       `Check that \`${tool.tryCommand}\` works, or raise the processTimeout option`
     : `the ${tool.label} could not be started: ${failure.description}`
+
+/** One token request to a tool, after its scopes and tenant were checked. @internal */
+export interface Request {
+  /** The validated scopes: exactly one for a tool that takes one scope at a time. */
+  readonly scopes: Arr.NonEmptyReadonlyArray<string>
+  /** The tenant to ask for; `undefined` for the tool's current one. */
+  readonly tenantId: string | undefined
+  /** The claims challenge, trimmed (never empty); only ever set for a tool that answers claims itself. */
+  readonly claims: string | undefined
+}
+
+/** How a tool is run for one request, and how its answer is read. @internal */
+export interface Invocation {
+  readonly args: ReadonlyArray<string>
+  /** Variables set for the tool on top of the parent's environment and the `environment` option (they win). */
+  readonly env: Readonly<Record<string, string>>
+  /** The command a timeout message tells the user to try by hand. */
+  readonly tryCommand: string
+  /** The token in the output of a finished run, or the reason there is none. */
+  readonly interpret: (
+    output: ToolOutput,
+    nowMillis: number
+  ) => Effect.Effect<Either.Either<AccessToken.AccessToken, string>>
+}
+
+/** What makes one developer-tool credential: everything else is shared. @internal */
+export interface Tool {
+  /** The credential's name (errors, spans, logs, metrics). */
+  readonly name: string
+  /** The tool as run-failure messages name it: `the ${label} was not found on PATH`, `could not be started`. */
+  readonly label: string
+  /** The tool as the subject of the one-scope and claims messages: `the Azure CLI`, `Azure PowerShell`. */
+  readonly subject: string
+  /** How to install the tool and sign in, for the not-found message. */
+  readonly installHint: string
+  readonly executables: Executables
+  /** The token cache's partition; defaults to the name. */
+  readonly cachePartition?: string | undefined
+  /** Checks of options only this tool has, after the shared ones; a failure makes the credential unavailable. */
+  readonly validate?: Effect.Effect<unknown, InvalidArgumentError> | undefined
+  /** Whether the tool takes one scope per call (more are refused before anything runs). */
+  readonly oneScopeAtATime: boolean
+  /**
+   * For a tool that cannot answer a claims challenge: the sign-in command that does. `getToken` with claims then
+   * fails with it and runs nothing. Absent: the claims go to the tool (`Request.claims`), past the cache.
+   */
+  readonly claimsChallengeCommand?:
+    | ((claims: string, request: { readonly scope: string; readonly tenantId: string | undefined }) => string)
+    | undefined
+  readonly invocation: (request: Request) => Invocation
+}
+
+/**
+ * A developer-tool credential: options checked once (an invalid one makes it unavailable), then per `getToken`
+ * call the scopes and the tenant validated before anything runs, a claims challenge refused with the command that
+ * answers it (or passed on), the token cached per tenant and scopes, and every failure — the tool missing,
+ * timing out, failing or printing no token — a `CredentialUnavailableError`. When the tool is not found under one
+ * executable name, the next is tried.
+ *
+ * @internal
+ */
+export const makeCredential = (
+  tool: Tool,
+  options: ToolOptions
+): Effect.Effect<TokenCredential.Service, never, CommandExecutor.CommandExecutor | Scope.Scope> =>
+  Confidential.orUnavailable(
+    tool.name,
+    Effect.gen(function*() {
+      const executor = yield* CommandExecutor.CommandExecutor
+      const { additionallyAllowedTenants, configuredTenant, executables, platform, timeout } = yield* setup(
+        options,
+        tool.executables
+      )
+      if (tool.validate !== undefined) yield* tool.validate
+      const unavailable = (reason: string, code?: IdentityError.ReasonCode) =>
+        new CredentialUnavailableError({ credential: tool.name, reason, ...(code !== undefined ? { code } : {}) })
+      const invalid = Confidential.unavailableFor(tool.name)
+
+      const cache = yield* TokenCacheEngine.make({
+        partition: tool.cachePartition ?? tool.name,
+        name: tool.name,
+        persistent: false
+      })
+
+      const runWith = (executable: string, invocation: Invocation) =>
+        Effect.either(run(executor, {
+          executable,
+          args: invocation.args,
+          cwd: workingDirectory(platform),
+          env: { ...options.environment, ...invocation.env },
+          timeout
+        }))
+
+      const fetch = (request: Request) =>
+        Effect.gen(function*() {
+          const invocation = tool.invocation(request)
+          let result = yield* runWith(executables[0], invocation)
+          for (const next of executables.slice(1)) {
+            if (Either.isRight(result) || result.left._tag !== "NotFound") break
+            result = yield* runWith(next, invocation)
+          }
+          if (Either.isLeft(result)) {
+            return yield* Effect.fail(unavailable(
+              describeRunFailure(result.left, {
+                label: tool.label,
+                executable: executables.join(", then "),
+                installHint: tool.installHint,
+                timeout,
+                tryCommand: invocation.tryCommand
+              }),
+              runFailureCode(result.left)
+            ))
+          }
+          const nowMillis = yield* Clock.currentTimeMillis
+          const answer = yield* invocation.interpret(result.right, nowMillis)
+          return yield* Either.mapLeft(answer, (reason) => unavailable(reason))
+        })
+
+      return TokenCredential.make(tool.name, (scopes, getTokenOptions) =>
+        Effect.gen(function*() {
+          const list = yield* Either.mapLeft(validateScopes(scopes), invalid)
+          if (tool.oneScopeAtATime && list.length !== 1) {
+            return yield* Effect.fail(
+              unavailable(`${tool.subject} gets a token for one scope at a time, but ${list.length} were given`)
+            )
+          }
+          const tenantId = yield* Either.mapLeft(
+            selectTenant({
+              configured: configuredTenant,
+              requested: getTokenOptions?.tenantId,
+              additionallyAllowedTenants
+            }),
+            invalid
+          )
+          const trimmed = getTokenOptions?.claims?.trim()
+          const claims = trimmed === "" ? undefined : trimmed
+          if (claims !== undefined && tool.claimsChallengeCommand !== undefined) {
+            return yield* Effect.fail(
+              unavailable(
+                `${tool.subject} cannot answer a claims challenge by itself. Sign in again with: ` +
+                  tool.claimsChallengeCommand(claims, { scope: list[0], tenantId })
+              )
+            )
+          }
+          const enableCae = getTokenOptions?.enableCae === true
+          return yield* cache.get(
+            TokenCacheEngine.cacheKey(tenantId ?? "", list, enableCae),
+            fetch({ scopes: list, tenantId, claims }),
+            claims !== undefined
+          )
+        }).pipe(
+          Effect.withSpan(`${tool.name}.getToken`, { attributes: Spans.attributes(tool.name, scopes) })
+        ))
+    })
+  ).pipe(Effect.annotateLogs("module", tool.name))

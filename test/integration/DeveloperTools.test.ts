@@ -5,21 +5,28 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
-import * as DateTime from "effect/DateTime"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { IdentityError } from "../../src/index.js"
-import { AzureCliCredential, AzureDeveloperCliCredential, TokenCredential } from "../../src/index.js"
+import type { TokenCredential } from "../../src/index.js"
+import { AzureCliCredential, AzureDeveloperCliCredential } from "../../src/index.js"
 import * as IdentityNode from "../../src/node.js"
-import { guardedNodeArgs, withEnv } from "../support/helpers.js"
+import {
+  assertExited,
+  assertToken,
+  callLog,
+  getTokenExit,
+  unavailableReasonOf,
+  writeStub
+} from "../support/developerTool.js"
+import { guardedNodeArgs } from "../support/helpers.js"
 
 const SCOPE = "https://management.azure.com/.default"
 const TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJmYWtlIjoiY2xpIn0.ZmFrZS1zaWduYXR1cmU"
@@ -32,9 +39,8 @@ const dirs: Record<string, string> = {}
 const toolDir = (label: string, az: string, azd: string): string => {
   const dir = path.join(root, label)
   fs.mkdirSync(dir)
-  for (const [file, body] of [["az", az], ["azd", azd]] as const) {
-    fs.writeFileSync(path.join(dir, file), `#!/bin/sh\n${body}\n`, { mode: 0o755 })
-  }
+  writeStub(dir, "az", az)
+  writeStub(dir, "azd", azd)
   return dir
 }
 
@@ -111,46 +117,26 @@ const cli = (dir: string, options: AzureCliCredential.Options = {}) =>
 const azd = (dir: string, options: AzureDeveloperCliCredential.Options = {}) =>
   AzureDeveloperCliCredential.layer({ environment: envFor(dir), ...options }).pipe(Layer.provide(IdentityNode.layer))
 
-const getToken = (layer: Layer.Layer<TokenCredential.TokenCredential>) =>
-  Effect.exit(TokenCredential.getToken(SCOPE)).pipe(Effect.provide(layer), withEnv({}))
+const getToken = (layer: Layer.Layer<TokenCredential.TokenCredential>) => getTokenExit(layer, SCOPE)
 
-const reasonOf = (exit: Exit.Exit<unknown, IdentityError.IdentityError>): string => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const error = Option.getOrThrowWith(Cause.failureOption(exit.cause), () => new Error(Cause.pretty(exit.cause)))
-  assert.strictEqual(error._tag, "CredentialUnavailableError")
-  for (const form of [error.message, String(error), JSON.stringify(error)]) {
-    assert.notInclude(form, TOKEN)
-    assert.notInclude(form, "ZmFrZS1zaWduYXR1cmU")
-  }
-  return (error as IdentityError.CredentialUnavailableError).reason
-}
+/** `getToken` with the `az` and the `azd` of `dir` at the same time. */
+const bothTools = (dir: string, processTimeout: Duration.DurationInput) =>
+  Effect.all([getToken(cli(dir, { processTimeout })), getToken(azd(dir, { processTimeout }))], { concurrency: 2 })
 
-/** Whether `pid` runs: a zombie (dead, not yet reaped by whoever inherited it) does not count. */
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return true // no /proc (macOS): kill(pid, 0) is all there is
-  }
+const reasonOf = unavailableReasonOf(TOKEN, "ZmFrZS1zaWduYXR1cmU")
+
+/** The stub's call log: its working directory (checked to be /bin) taken off, the rest (colour setting, argv). */
+const argvLog = (dir: string): Array<string> => {
+  const log = callLog(dir)
+  assert.strictEqual(fs.realpathSync(log.shift()!), fs.realpathSync("/bin"))
+  return log
 }
 
 describe("developer tools as real child processes", () => {
   it.live("az: signed in — argv, working directory /bin, no colour, token and expires_on", () =>
     Effect.gen(function*() {
-      const exit = yield* getToken(cli(dirs.loggedIn!, { tenantId: "contoso.onmicrosoft.com" }))
-      assert.isTrue(Exit.isSuccess(exit))
-      if (Exit.isFailure(exit)) return
-      assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
-      assert.strictEqual(DateTime.toEpochMillis(exit.value.expiresOn), EXPIRES * 1000)
-      const log = fs.readFileSync(path.join(dirs.loggedIn!, "call.log"), "utf8").trim().split("\n")
-      assert.strictEqual(fs.realpathSync(log.shift()!), fs.realpathSync("/bin"))
-      assert.deepStrictEqual(log, [
+      assertToken(yield* getToken(cli(dirs.loggedIn!, { tenantId: "contoso.onmicrosoft.com" })), TOKEN, EXPIRES * 1000)
+      assert.deepStrictEqual(argvLog(dirs.loggedIn!), [
         "NO_COLOR=true",
         "account",
         "get-access-token",
@@ -165,14 +151,8 @@ describe("developer tools as real child processes", () => {
 
   it.live("azd: signed in — argv and token", () =>
     Effect.gen(function*() {
-      const exit = yield* getToken(azd(dirs.loggedIn!))
-      assert.isTrue(Exit.isSuccess(exit))
-      if (Exit.isFailure(exit)) return
-      assert.strictEqual(Redacted.value(exit.value.token), TOKEN)
-      assert.strictEqual(DateTime.toEpochMillis(exit.value.expiresOn), EXPIRES * 1000)
-      const log = fs.readFileSync(path.join(dirs.loggedIn!, "call.log"), "utf8").trim().split("\n")
-      assert.strictEqual(fs.realpathSync(log.shift()!), fs.realpathSync("/bin"))
-      assert.deepStrictEqual(log, [
+      assertToken(yield* getToken(azd(dirs.loggedIn!)), TOKEN, EXPIRES * 1000)
+      assert.deepStrictEqual(argvLog(dirs.loggedIn!), [
         "NO_COLOR=true",
         "auth",
         "token",
@@ -205,41 +185,26 @@ describe("developer tools as real child processes", () => {
   it.live("hangs past the timeout: stopped, and the process is gone", () =>
     Effect.gen(function*() {
       const started = Date.now()
-      const [az, dev] = yield* Effect.all([
-        getToken(cli(dirs.hangs!, { processTimeout: "300 millis" })),
-        getToken(azd(dirs.hangs!, { processTimeout: "300 millis" }))
-      ], { concurrency: 2 })
+      const [az, dev] = yield* bothTools(dirs.hangs!, "300 millis")
       const elapsed = Date.now() - started
       assert.include(reasonOf(az), "did not answer within 300ms")
       assert.include(reasonOf(dev), "did not answer within 300ms")
       assert.isBelow(elapsed, 5_000)
-      for (const file of ["az.pid", "azd.pid"]) {
-        const pid = Number(fs.readFileSync(path.join(dirs.hangs!, file), "utf8").trim())
-        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
-      }
+      assertExited(dirs.hangs!, ["az.pid", "azd.pid"])
     }))
 
   it.live("a tool that ignores SIGTERM is killed: no process is left once getToken returned", () =>
     Effect.gen(function*() {
-      const [az, dev] = yield* Effect.all([
-        getToken(cli(dirs.stubborn!, { processTimeout: "300 millis" })),
-        getToken(azd(dirs.stubborn!, { processTimeout: "300 millis" }))
-      ], { concurrency: 2 })
+      const [az, dev] = yield* bothTools(dirs.stubborn!, "300 millis")
       assert.include(reasonOf(az), "did not answer within 300ms")
       assert.include(reasonOf(dev), "did not answer within 300ms")
-      for (const file of ["az.pid", "azd.pid"]) {
-        const pid = Number(fs.readFileSync(path.join(dirs.stubborn!, file), "utf8").trim())
-        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
-      }
+      assertExited(dirs.stubborn!, ["az.pid", "azd.pid"])
     }))
 
   it.live("a tool that exits 0 but leaves a child holding stdout: the token is used, the child is killed", () =>
     Effect.gen(function*() {
       const started = Date.now()
-      const [az, dev] = yield* Effect.all([
-        getToken(cli(dirs.forks!, { processTimeout: "20 seconds" })),
-        getToken(azd(dirs.forks!, { processTimeout: "20 seconds" }))
-      ], { concurrency: 2 })
+      const [az, dev] = yield* bothTools(dirs.forks!, "20 seconds")
       const elapsed = Date.now() - started
       for (const exit of [az, dev]) {
         if (Exit.isFailure(exit)) throw new Error(Cause.pretty(exit.cause))
@@ -247,10 +212,7 @@ describe("developer tools as real child processes", () => {
       }
       // the output is used once the tool exited, after at most the drain grace and the kill grace
       assert.isBelow(elapsed, 10_000)
-      for (const file of ["az-child.pid", "azd-child.pid"]) {
-        const pid = Number(fs.readFileSync(path.join(dirs.forks!, file), "utf8").trim())
-        assert.isFalse(isAlive(pid), `${file} ${pid} still running`)
-      }
+      assertExited(dirs.forks!, ["az-child.pid", "azd-child.pid"])
     }))
 
   it.live("expiresOn is read as local time: a child process with TZ=Asia/Kolkata", () =>
