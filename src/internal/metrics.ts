@@ -38,12 +38,22 @@ export const forCache = (credential: string): CacheMetrics => {
         onNone: () => Exit.isInterrupted(exit) ? "interrupted" : "defect",
         onSome: IdentityMetrics.outcomeOf
       })
+  // one tagged counter per outcome, made once (tagging builds a new metric key every time)
+  const byOutcome = new Map<string, Metric.Metric.Counter<number>>()
+  const requestsFor = (name: string) => {
+    let counter = byOutcome.get(name)
+    if (counter === undefined) {
+      counter = Metric.tagged(requests, "outcome", name)
+      byOutcome.set(name, counter)
+    }
+    return counter
+  }
   const measured = <A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(
       Effect.timed(Effect.exit(request)),
       ([elapsed, exit]) =>
         Metric.update(duration, Duration.toMillis(elapsed)).pipe(
-          Effect.zipRight(Metric.increment(Metric.tagged(requests, "outcome", outcome(exit)))),
+          Effect.zipRight(Metric.increment(requestsFor(outcome(exit)))),
           Effect.zipRight(exit)
         )
     )
