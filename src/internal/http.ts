@@ -143,9 +143,28 @@ export const retryAfterMillis = (
   return Number.isNaN(at) ? Option.none() : Option.some(Math.max(0, at - nowMillis))
 }
 
+/** Where `effect-azure-identity/node` attaches its lean token transport to the `HttpClient` it provides. */
+const tokenTransportKey = Symbol.for("effect-azure-identity/tokenTransport")
+
+/**
+ * Attaches `transport` to `client` (which must be a client made for this, not one shared with other code): token
+ * requests given exactly `client` are sent through `transport` instead (see `internal/nodeTransport.ts`). A client
+ * made from it (`HttpClient.mapRequest`, …) is a new object without it, and is used as it is.
+ *
+ * @internal
+ */
+export const withTokenTransport = (
+  client: HttpClient.HttpClient,
+  transport: HttpClient.HttpClient
+): HttpClient.HttpClient => Object.defineProperty(client, tokenTransportKey, { value: transport, enumerable: false })
+
+/** The client token requests go through: the lean transport attached to `client`, else `client` itself. @internal */
+export const tokenTransport = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  (client as { readonly [tokenTransportKey]?: HttpClient.HttpClient })[tokenTransportKey] ?? client
+
 /**
  * The client a credential layer builds once: fixed headers added to every request (`mapRequest`), and no trace
- * propagation headers sent to identity endpoints.
+ * propagation headers sent to identity endpoints. Built on the client's token transport when it has one.
  *
  * @internal
  */
@@ -153,7 +172,7 @@ export const makeClient = (
   client: HttpClient.HttpClient,
   headers: Readonly<Record<string, string>>
 ): HttpClient.HttpClient =>
-  client.pipe(
+  tokenTransport(client).pipe(
     HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)),
     HttpClient.withTracerPropagation(false)
   )
