@@ -11,6 +11,8 @@
  *   the previous reports/bench.json are kept.
  * - `BENCH_PROFILE=<dir>` writes a V8 CPU profile of the measuring process there (read it with
  *   `npx tsx bench/profileSummary.ts <file>`).
+ * - `BENCH_BASE=<dir>` also measures another copy of the library's `src` in the 1000-scope row (before and after in
+ *   one run; see bench/run.ts).
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"

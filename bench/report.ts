@@ -11,6 +11,8 @@ export interface Entry {
   readonly p99Micros?: number
   readonly meanMicros?: number
   readonly heapBytesPerToken?: number
+  /** CPU time of the measuring process (client and in-process server) per operation. */
+  readonly cpuMillisPerOp?: number
 }
 
 export interface Row {

@@ -15,7 +15,8 @@ import * as Redacted from "effect/Redacted"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import type * as net from "node:net"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
+import * as Library from "../src/index.js"
 import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 import * as IdentityNode from "../src/node.js"
@@ -36,6 +37,9 @@ const CLIENT = "bench-client"
 const SECRET = "bench-secret"
 const SCOPE = "https://vault.azure.net/.default"
 const gc = (globalThis as { gc?: () => void }).gc
+/** `BENCH_BASE=<dir>`: a copy of the library's `src` from an earlier commit, measured in the scopes row too. */
+const BASE = process.env.BENCH_BASE === undefined ? undefined : resolve(process.env.BENCH_BASE)
+const base = { index: Library, node: IdentityNode }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The token server: OpenID metadata (MSAL reads it first) and the v2 token endpoint. Tokens are about 1.1 KB, like
@@ -127,6 +131,12 @@ const timePromises = async (n: number, call: () => Promise<unknown>) => {
     samples[i] = Number(process.hrtime.bigint() - t)
   }
   return summarize(samples, process.hrtime.bigint() - start)
+}
+
+/** CPU time of this process (the token server's included) since `start`, in milliseconds. */
+const cpuSince = (start: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(start)
+  return (used.user + used.system) / 1000
 }
 
 const heapUsed = () => {
@@ -272,17 +282,26 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
   if (want("scopes")) {
     log(`${SCOPES} distinct scopes, one after another`)
     const entries: Array<Entry> = []
-    // ours, in one fiber, on a fresh credential (the connection is opened by the first request)
-    {
-      const fresh = ManagedRuntime.make(credentialLayer())
-      const credential = await fresh.runPromise(TokenCredential.TokenCredential)
+    // ours, in one fiber, on a fresh credential (the connection is opened by the first request); with BENCH_BASE,
+    // the same for an earlier copy of the library's src first (before and after in one run)
+    const oursRow = async (library: typeof base, who: string, scopes: ReadonlyArray<string>) => {
+      const fresh = ManagedRuntime.make(
+        library.index.ClientSecretCredential.layer({
+          tenantId: TENANT,
+          clientId: CLIENT,
+          clientSecret: Redacted.make(SECRET),
+          authorityHost
+        }).pipe(Layer.provide(library.node.layer))
+      )
+      const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
       await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
       const before = heapUsed()
       connections = 0
+      const cpu = process.cpuUsage()
       const millis = await fresh.runPromise(Effect.gen(function*() {
         const start = performance.now()
         const each: Array<number> = []
-        for (const scope of scopeList) {
+        for (const scope of scopes) {
           const t = performance.now()
           yield* credential.getToken(scope)
           each.push(performance.now() - t)
@@ -290,15 +309,25 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         if (process.env.BENCH_DEBUG === "1") log(`per request (ms): ${each.map((x) => x.toFixed(1)).join(" ")}`)
         return performance.now() - start
       }))
+      const cpuMillis = cpuSince(cpu) / SCOPES
       const perToken = (heapUsed() - before) / SCOPES
       entries.push({
-        who: OURS,
-        how: `yield* credential.getToken; ${connections} TLS connections`,
+        who,
+        how: `yield* credential.getToken; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
+        cpuMillisPerOp: cpuMillis,
         heapBytesPerToken: perToken
       })
       await fresh.dispose()
     }
+    if (BASE !== undefined) {
+      await oursRow(
+        { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) },
+        `${OURS} (before: ${process.env.BENCH_BASE})`,
+        scopeList.map((scope) => scope.replace("resource-", "before-"))
+      )
+    }
+    await oursRow(base, OURS, scopeList)
     // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
     if (PEERS) {
       const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
@@ -334,14 +363,17 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       for (const scope of warmList) await post(scope)
       const before = heapUsed()
       connections = 0
+      const cpu = process.cpuUsage()
       const start = performance.now()
       for (const scope of scopeList) await post(scope)
       const millis = performance.now() - start
+      const cpuMillis = cpuSince(cpu) / SCOPES
       const perToken = (heapUsed() - before) / SCOPES
       entries.push({
         who: "raw node:https",
-        how: `keep-alive agent; ${connections} TLS connections`,
+        how: `keep-alive agent; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
+        cpuMillisPerOp: cpuMillis,
         heapBytesPerToken: perToken
       })
       agent.destroy()
@@ -379,7 +411,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       goal: "≤ 2 KB (azure-identity for Python: 2.3 KB)",
       entries: entries.map((e) => ({
         who: e.who,
-        how: e.how.replace(/; \d+ TLS connections$/, ""),
+        how: e.how.replace(/; \d+ TLS connections.*$/, ""),
         value: e.heapBytesPerToken!
       }))
     })

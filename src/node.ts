@@ -21,12 +21,14 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Undici from "@effect/platform-node/Undici"
 import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import type * as Tls from "node:tls"
+import * as IdentityHttp from "./internal/http.js"
+import * as NodeTransport from "./internal/nodeTransport.js"
 import * as LoopbackServer from "./LoopbackServer.js"
 import * as PinnedHttpClient from "./PinnedHttpClient.js"
 
@@ -104,6 +106,21 @@ export const layerLoopbackServer: Layer.Layer<LoopbackServer.LoopbackServer> = L
 )
 
 /**
+ * The `HttpClient` of `@effect/platform-node` on undici (`NodeHttpClient.layerUndici`), with the library's lean
+ * token transport on the same undici `Agent` attached: credentials given this very client send their token
+ * requests through the lean transport (one keep-alive connection pool, no per-request span or body fiber); every
+ * other use of the client is the platform's client, unchanged.
+ */
+const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.zipWith(
+    HttpClient.HttpClient,
+    NodeHttpClient.Dispatcher,
+    (client, dispatcher) => IdentityHttp.withTokenTransport(client, NodeTransport.make(dispatcher))
+  )
+).pipe(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher), Layer.provide(NodeHttpClient.dispatcherLayer))
+
+/**
  * @since 0.1.0
  * @category layers
  */
@@ -114,4 +131,4 @@ export const layer: Layer.Layer<
   | CommandExecutor.CommandExecutor
   | PinnedHttpClient.PinnedHttpClient
   | LoopbackServer.LoopbackServer
-> = Layer.mergeAll(NodeHttpClient.layerUndici, NodeContext.layer, layerPinnedHttpClient, layerLoopbackServer)
+> = Layer.mergeAll(layerHttpClient, NodeContext.layer, layerPinnedHttpClient, layerLoopbackServer)

@@ -364,21 +364,21 @@ export const requestToken = (
   const url = tokenEndpoint(request.authorityHost, request.tenantId)
   // every secret sent (secret, password, assertion, refresh token, code…: the form's Redacted values), per attempt
   const secrets = new Set<Redacted.Redacted<string>>()
-  const makeRequest = Effect.gen(function*() {
-    const fields = yield* request.form
+  const scope = request.scopes.join(" ")
+  const makeRequest = Effect.flatMap(request.form, (fields) => {
     for (const value of Object.values(fields)) if (Redacted.isRedacted(value)) secrets.add(value)
-    const requestId = yield* randomUuid
-    return HttpClientRequest.post(url).pipe(
-      HttpClientRequest.setHeader("client-request-id", requestId),
-      HttpClientRequest.bodyUrlParams(buildForm({
-        ...fields,
-        scope: request.scopes.join(" "),
-        claims: request.claims
-      }))
-    )
+    return Effect.map(randomUuid, (requestId) =>
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.setHeader("client-request-id", requestId),
+        HttpClientRequest.bodyUrlParams(buildForm({ ...fields, scope, claims: request.claims }))
+      ))
   })
   return sendWithRetry(client, makeRequest, resolvePolicy(request.retryPolicy, defaultRetryPolicy)).pipe(
-    Effect.flatMap((outcome) => interpret(request.credential, outcome, Scrub.secretRemover(secrets))),
+    Effect.flatMap((outcome) => {
+      // the secrets' pattern is built only when server text has to be cleaned (an error): never for a token
+      let remover: ((text: string) => string) | undefined
+      return interpret(request.credential, outcome, (text) => (remover ??= Scrub.secretRemover(secrets))(text))
+    }),
     Scrub.withAllHeadersRedacted,
     Effect.withSpan(`${request.credential}.requestToken`, {
       // the span's creation site is always this line: no `Error` stack captured per request
@@ -386,7 +386,7 @@ export const requestToken = (
       attributes: {
         "azure.identity.credential": request.credential,
         "azure.identity.tenant": request.tenantId,
-        "azure.identity.scopes": request.scopes.join(" "),
+        "azure.identity.scopes": scope,
         "azure.identity.authority": request.authorityHost
       }
     })

@@ -7,8 +7,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as RetryOptions from "../RetryOptions.js"
@@ -145,9 +143,28 @@ export const retryAfterMillis = (
   return Number.isNaN(at) ? Option.none() : Option.some(Math.max(0, at - nowMillis))
 }
 
+/** Where `effect-azure-identity/node` attaches its lean token transport to the `HttpClient` it provides. */
+const tokenTransportKey = Symbol.for("effect-azure-identity/tokenTransport")
+
+/**
+ * Attaches `transport` to `client` (which must be a client made for this, not one shared with other code): token
+ * requests given exactly `client` are sent through `transport` instead (see `internal/nodeTransport.ts`). A client
+ * made from it (`HttpClient.mapRequest`, …) is a new object without it, and is used as it is.
+ *
+ * @internal
+ */
+export const withTokenTransport = (
+  client: HttpClient.HttpClient,
+  transport: HttpClient.HttpClient
+): HttpClient.HttpClient => Object.defineProperty(client, tokenTransportKey, { value: transport, enumerable: false })
+
+/** The client token requests go through: the lean transport attached to `client`, else `client` itself. @internal */
+export const tokenTransport = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  (client as { readonly [tokenTransportKey]?: HttpClient.HttpClient })[tokenTransportKey] ?? client
+
 /**
  * The client a credential layer builds once: fixed headers added to every request (`mapRequest`), and no trace
- * propagation headers sent to identity endpoints.
+ * propagation headers sent to identity endpoints. Built on the client's token transport when it has one.
  *
  * @internal
  */
@@ -155,7 +172,7 @@ export const makeClient = (
   client: HttpClient.HttpClient,
   headers: Readonly<Record<string, string>>
 ): HttpClient.HttpClient =>
-  client.pipe(
+  tokenTransport(client).pipe(
     HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)),
     HttpClient.withTracerPropagation(false)
   )
@@ -164,39 +181,41 @@ const decoder = new TextDecoder()
 
 /**
  * Reads a body as text, at most `limit` bytes: a larger `content-length` is refused before reading, and a body that
- * grows past the limit stops being read (the connection is released).
+ * grows past the limit stops being read (the connection is released). `headers`: the response's headers, when the
+ * caller has them already (a client may build them anew on every read of `response.headers`).
  *
  * @internal
  */
 export const readText = (
   response: HttpClientResponse.HttpClientResponse,
-  limit: number
-): Effect.Effect<string, HttpClientError.ResponseError | TransportFailure> =>
-  Effect.suspend(() => {
-    const tooLarge: TransportFailure = {
-      _tag: "TransportFailure",
-      kind: "too-large",
-      status: response.status,
-      description: `the body is larger than ${limit} bytes`
+  limit: number,
+  headers: Readonly<Record<string, string>> = response.headers
+): Effect.Effect<string, HttpClientError.ResponseError | TransportFailure> => {
+  const tooLarge = (): TransportFailure => ({
+    _tag: "TransportFailure",
+    kind: "too-large",
+    status: response.status,
+    description: `the body is larger than ${limit} bytes`
+  })
+  const declared = headers["content-length"]
+  if (declared !== undefined && /^\d+$/.test(declared)) {
+    if (Number(declared) > limit) return Effect.fail(tooLarge())
+    // A declared length within the limit and no content coding: the HTTP client reads exactly that many bytes (a
+    // longer body cannot be framed into this response), so the body is read whole, without a Stream per response
+    // (its channel machinery was the largest per-request cost of a token request). With a content coding, a client
+    // that decodes (fetch) could produce more than the declared bytes: that body is streamed with the cap.
+    const coding = headers["content-encoding"]
+    if (coding === undefined || coding.trim().toLowerCase() === "identity") {
+      return Effect.map(response.arrayBuffer, (bytes) => decoder.decode(bytes))
     }
-    const declared = response.headers["content-length"]
-    if (declared !== undefined && /^\d+$/.test(declared)) {
-      if (Number(declared) > limit) return Effect.fail(tooLarge)
-      // A declared length within the limit and no content coding: the HTTP client reads exactly that many bytes (a
-      // longer body cannot be framed into this response), so the body is read whole, without a Stream per response
-      // (its channel machinery was the largest per-request cost of a token request). With a content coding, a client
-      // that decodes (fetch) could produce more than the declared bytes: that body is streamed with the cap.
-      const coding = response.headers["content-encoding"]
-      if (coding === undefined || coding.trim().toLowerCase() === "identity") {
-        return Effect.map(response.arrayBuffer, (bytes) => decoder.decode(bytes))
-      }
-    }
+  }
+  return Effect.suspend(() => {
     const chunks: Array<Uint8Array> = []
     let total = 0
     return response.stream.pipe(
       Stream.runForEach((chunk): Effect.Effect<void, TransportFailure> => {
         total += chunk.length
-        if (total > limit) return Effect.fail(tooLarge)
+        if (total > limit) return Effect.fail(tooLarge())
         chunks.push(chunk)
         return Effect.void
       }),
@@ -211,6 +230,7 @@ export const readText = (
       })
     )
   })
+}
 
 /** What one attempt ended with, when it is a candidate for a retry. */
 class AttemptFailed {
@@ -240,7 +260,7 @@ const backoff = (options: {
   readonly maxRetries: number
   readonly maxElapsedMillis: number
   readonly startedAt: number
-  readonly total: Ref.Ref<number>
+  readonly total: { n: number }
   readonly maxTotal: number
   readonly retryable: (input: unknown) => boolean
 }): Schedule.Schedule<Duration.Duration, unknown> =>
@@ -266,13 +286,42 @@ const backoff = (options: {
         (now) => now + Duration.toMillis(delay) - options.startedAt <= options.maxElapsedMillis
       )
     ),
-    Schedule.checkEffect(() => Ref.modify(options.total, (n) => (n < options.maxTotal ? [true, n + 1] : [false, n])))
+    Schedule.check(() => options.total.n < options.maxTotal ? (options.total.n++, true) : false)
   )
+
+const isAttemptFailed = (error: unknown): error is AttemptFailed => error instanceof AttemptFailed
+
+/** A failure of the HTTP client as a transport failure. */
+const transportFailure = (
+  error: HttpClientError.HttpClientError | TransportFailure
+): TransportFailure =>
+  error._tag === "TransportFailure"
+    ? error
+    : {
+      _tag: "TransportFailure",
+      kind: error._tag === "RequestError" && error.reason === "InvalidUrl" ? "invalid-url" : "network",
+      description: describeCause(error.cause)
+    }
+
+/** `safeUrl` of the last URL seen: every attempt of a credential goes to the same few URLs. */
+let lastUrl = ""
+let lastSafeUrl = safeUrl("")
+const safeUrlCached = (url: string): string => {
+  if (url !== lastUrl) {
+    lastSafeUrl = safeUrl(url)
+    lastUrl = url
+  }
+  return lastSafeUrl
+}
 
 /**
  * Sends the request built by `makeRequest` (built anew for every attempt, so an assertion is fresh each time),
  * reads its body (at most `maxBodyBytes`), and retries transport failures and retryable statuses on a `Schedule`
  * made from `policy`. All waiting goes through `Clock`, so tests drive it with `TestClock`.
+ *
+ * The first attempt runs on its own: the retry schedules are built and run only once an attempt has failed in a way
+ * that is retried (they then see that failure first, exactly as if they had been running from the start). A token
+ * request that succeeds at once pays for none of it.
  *
  * @internal
  */
@@ -281,108 +330,114 @@ export const sendWithRetry = <E, R>(
   makeRequest: Effect.Effect<HttpClientRequest.HttpClientRequest, E, R>,
   policy: RetryPolicy
 ): Effect.Effect<Outcome, E, R> =>
-  Effect.gen(function*() {
-    const startedAt = yield* Clock.currentTimeMillis
-    const attempts = yield* Ref.make(0)
-    const total = yield* Ref.make(0)
-    const connectionRetries = yield* Ref.make(0)
+  Effect.clockWith((clock) => {
+    const startedAt = clock.unsafeCurrentTimeMillis()
+    let attempts = 0
     const limit = policy.maxBodyBytes ?? maxBodyBytes
     const rules = policy.statusRules ?? []
     const ruleFor = (input: unknown) => {
       const status = statusOf(input)
       return status === undefined ? undefined : rules.find((r) => r.status === status)
     }
+    const onTimeout = (): TransportFailure => ({
+      _tag: "TransportFailure",
+      kind: "timeout",
+      description: `no answer within ${policy.attemptTimeoutMillis / 1000} s`
+    })
+    const timeout = { duration: Duration.millis(policy.attemptTimeoutMillis), onTimeout }
 
-    const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.gen(function*() {
-      const request = yield* makeRequest
-      const url = safeUrl(request.url)
-      const sentAtMillis = yield* Clock.currentTimeMillis
-      yield* Ref.update(attempts, (n) => n + 1)
-      const result = yield* client.execute(request).pipe(
-        Effect.flatMap((response) =>
-          Effect.map(readText(response, limit), (text): RawResponse => ({
-            status: response.status,
-            headers: { ...response.headers },
-            text
-          }))
-        ),
-        Effect.scoped,
-        Effect.timeoutFail({
-          duration: Duration.millis(policy.attemptTimeoutMillis),
-          onTimeout: (): TransportFailure => ({
-            _tag: "TransportFailure",
-            kind: "timeout",
-            description: `no answer within ${policy.attemptTimeoutMillis / 1000} s`
-          })
-        }),
-        Effect.mapError((error): TransportFailure =>
-          error._tag === "TransportFailure"
-            ? error
-            : {
-              _tag: "TransportFailure",
-              kind: error._tag === "RequestError" && error.reason === "InvalidUrl" ? "invalid-url" : "network",
-              description: describeCause(error.cause)
-            }
-        ),
-        Effect.either
-      )
+    const settle = (
+      result: Either.Either<RawResponse, TransportFailure>,
+      url: string,
+      sentAtMillis: number
+    ): Effect.Effect<Outcome, AttemptFailed> => {
       const retryable = Either.isLeft(result)
         ? result.left.kind !== "invalid-url" && result.left.kind !== "too-large" &&
           (policy.retryTransport?.(result.left) ?? true)
         : policy.retryStatus(result.right.status) || rules.some((r) => r.status === result.right.status)
-      if (retryable) return yield* Effect.fail(new AttemptFailed(result, url, sentAtMillis))
-      return { result, attempts: yield* Ref.get(attempts), url, sentAtMillis }
+      return retryable
+        ? Effect.fail(new AttemptFailed(result, url, sentAtMillis))
+        : Effect.succeed({ result, attempts, url, sentAtMillis })
+    }
+
+    const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.flatMap(makeRequest, (request) => {
+      const url = safeUrlCached(request.url)
+      const sentAtMillis = clock.unsafeCurrentTimeMillis()
+      attempts++
+      return client.execute(request).pipe(
+        Effect.flatMap((response) => {
+          const headers = response.headers
+          return Effect.map(readText(response, limit, headers), (text): RawResponse => ({
+            status: response.status,
+            headers: { ...headers },
+            text
+          }))
+        }),
+        Effect.timeoutFail(timeout),
+        Effect.matchEffect({
+          onFailure: (error) => settle(Either.left(transportFailure(error)), url, sentAtMillis),
+          onSuccess: (raw) => settle(Either.right(raw), url, sentAtMillis)
+        })
+      )
     })
 
-    const connectionBudget = (input: unknown) =>
-      !isConnectionFailure(input) || policy.maxConnectionRetries === undefined
-        ? Effect.succeed(true)
-        : Ref.modify(connectionRetries, (n) => (n < policy.maxConnectionRetries! ? [true, n + 1] : [false, n]))
+    // Only after a retryable failure: the schedules, fed that failure first.
+    const retrying = (first: AttemptFailed): Effect.Effect<Outcome, E, R> => {
+      const total = { n: 0 }
+      let connectionRetries = 0
+      let replay: AttemptFailed | undefined = first
+      const again: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.suspend(() => {
+        if (replay === undefined) return attempt
+        const failed = replay
+        replay = undefined
+        return Effect.fail(failed)
+      })
+      const connectionBudget = (input: unknown) =>
+        !isConnectionFailure(input) || policy.maxConnectionRetries === undefined ||
+        (connectionRetries < policy.maxConnectionRetries ? (connectionRetries++, true) : false)
 
-    // statuses with their own rules (IMDS 410) retry in an inner loop; everything else in the outer one. Both draw
-    // on one shared count, so answers that alternate never restart the budget.
-    const inner = rules.reduce<Effect.Effect<Outcome, E | AttemptFailed, R>>(
-      (self, rule) =>
-        Effect.retry(
-          self,
-          backoff({
-            baseDelayMillis: Math.max(policy.baseDelayMillis, rule.baseDelayMillis),
-            maxDelayMillis: policy.maxDelayMillis,
-            maxRetries: rule.maxRetries,
-            maxElapsedMillis: Math.max(policy.maxElapsedMillis, rule.maxElapsedMillis),
-            startedAt,
-            total,
-            maxTotal: policy.maxRetries + rule.maxRetries,
-            retryable: (input) => ruleFor(input) === rule
-          })
-        ),
-      attempt
-    )
-    const outer = Effect.retry(
-      inner,
-      backoff({
-        baseDelayMillis: policy.baseDelayMillis,
-        maxDelayMillis: policy.maxDelayMillis,
-        maxRetries: policy.maxRetries,
-        maxElapsedMillis: policy.maxElapsedMillis,
-        startedAt,
-        total,
-        maxTotal: policy.maxRetries,
-        retryable: (input) => input instanceof AttemptFailed && ruleFor(input) === undefined
-      }).pipe(Schedule.checkEffect((input) => connectionBudget(input)))
-    )
-    return yield* outer.pipe(
-      Effect.catchIf(
-        (error): error is AttemptFailed => error instanceof AttemptFailed,
-        (failed) =>
-          Effect.map(Ref.get(attempts), (n): Outcome => ({
-            result: failed.result,
-            attempts: n,
-            url: failed.url,
-            sentAtMillis: failed.sentAtMillis
-          }))
+      // statuses with their own rules (IMDS 410) retry in an inner loop; everything else in the outer one. Both draw
+      // on one shared count, so answers that alternate never restart the budget.
+      const inner = rules.reduce<Effect.Effect<Outcome, E | AttemptFailed, R>>(
+        (self, rule) =>
+          Effect.retry(
+            self,
+            backoff({
+              baseDelayMillis: Math.max(policy.baseDelayMillis, rule.baseDelayMillis),
+              maxDelayMillis: policy.maxDelayMillis,
+              maxRetries: rule.maxRetries,
+              maxElapsedMillis: Math.max(policy.maxElapsedMillis, rule.maxElapsedMillis),
+              startedAt,
+              total,
+              maxTotal: policy.maxRetries + rule.maxRetries,
+              retryable: (input) => ruleFor(input) === rule
+            })
+          ),
+        again
       )
-    )
+      const outer = Effect.retry(
+        inner,
+        backoff({
+          baseDelayMillis: policy.baseDelayMillis,
+          maxDelayMillis: policy.maxDelayMillis,
+          maxRetries: policy.maxRetries,
+          maxElapsedMillis: policy.maxElapsedMillis,
+          startedAt,
+          total,
+          maxTotal: policy.maxRetries,
+          retryable: (input) => input instanceof AttemptFailed && ruleFor(input) === undefined
+        }).pipe(Schedule.check((input) => connectionBudget(input)))
+      )
+      return Effect.catchIf(outer, isAttemptFailed, (failed) =>
+        Effect.succeed<Outcome>({
+          result: failed.result,
+          attempts,
+          url: failed.url,
+          sentAtMillis: failed.sentAtMillis
+        }))
+    }
+
+    return Effect.catchIf(attempt, isAttemptFailed, retrying)
   })
 
 /** The `<title>` of an HTML page, to say which proxy or portal answered. @internal */
@@ -438,12 +493,16 @@ export const describeBody = (response: RawResponse): string => {
 export const parseJson = (text: string): Option.Option<unknown> =>
   Option.filter(parseRaw(text), (value) => !depthExceeds(value, maxJsonDepth))
 
-/** A random UUID v4 drawn through `Random`, so tests can fix it. @internal */
-export const randomUuid: Effect.Effect<string> = Effect.gen(function*() {
-  const bytes: Array<number> = []
-  for (let i = 0; i < 16; i++) bytes.push(yield* Random.nextIntBetween(0, 256))
-  bytes[6] = (bytes[6]! & 0x0f) | 0x40
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80
-  const hex = bytes.map((b) => b.toString(16).padStart(2, "0")).join("")
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
-})
+/** A random UUID v4 drawn through `Random` (four 32-bit draws), so tests can fix it. @internal */
+export const randomUuid: Effect.Effect<string> = Effect.randomWith((random) =>
+  Effect.gen(function*() {
+    const words: Array<number> = []
+    for (let i = 0; i < 4; i++) words.push(yield* random.nextIntBetween(0, 0x1_0000_0000))
+    const bytes: Array<number> = []
+    for (const word of words) bytes.push(word >>> 24, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff)
+    bytes[6] = (bytes[6]! & 0x0f) | 0x40
+    bytes[8] = (bytes[8]! & 0x3f) | 0x80
+    const hex = bytes.map((b) => b.toString(16).padStart(2, "0")).join("")
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+  })
+)

@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as IdentityMetrics from "../IdentityMetrics.js"
 
@@ -17,14 +18,45 @@ export interface CacheMetrics {
 }
 
 /**
+ * `base` tagged with `labels`, like `Metric.tagged`, but with one tag array reused for every update. (`Metric.tagged`
+ * joins its tags with the fiber's on every update: a new array each time, so a new metric key is built and hashed
+ * to find the metric in the registry, about as costly as the rest of the bookkeeping of a token request.) The
+ * metric's key is the same: the name, then `labels` in order, then the fiber's own metric labels.
+ */
+const tagged = <Type, In, Out>(
+  base: Metric.Metric<Type, In, Out>,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): Metric.Metric<Type, In, Out> => {
+  const joined = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, ReadonlyArray<MetricLabel.MetricLabel>>()
+  const tags = (extra: ReadonlyArray<MetricLabel.MetricLabel>) => {
+    if (extra.length === 0) return labels
+    let all = joined.get(extra)
+    if (all === undefined) {
+      all = [
+        ...labels,
+        ...extra.filter((label) => !labels.some((own) => own.key === label.key && own.value === label.value))
+      ]
+      joined.set(extra, all)
+    }
+    return all
+  }
+  return Metric.make(
+    base.keyType,
+    (input, extra) => base.unsafeUpdate(input, tags(extra)),
+    (extra) => base.unsafeValue(tags(extra)),
+    (input, extra) => base.unsafeModify(input, tags(extra))
+  )
+}
+
+/**
  * Metrics tagged with the credential's name only: never a cache key (which holds scopes) nor a token.
  *
  * @internal
  */
 export const forCache = (credential: string): CacheMetrics => {
-  const requests = Metric.tagged(IdentityMetrics.tokenRequests, "credential", credential)
-  const duration = Metric.tagged(IdentityMetrics.tokenRequestDuration, "credential", credential)
-  const cached = Metric.tagged(IdentityMetrics.cachedTokens, "credential", credential)
+  const label = MetricLabel.make("credential", credential)
+  const duration = tagged(IdentityMetrics.tokenRequestDuration, [label])
+  const cached = tagged(IdentityMetrics.cachedTokens, [label])
   let cachedCount = 0
   const cachedDelta = (delta: number) => {
     if (delta === 0) return
@@ -38,12 +70,22 @@ export const forCache = (credential: string): CacheMetrics => {
         onNone: () => Exit.isInterrupted(exit) ? "interrupted" : "defect",
         onSome: IdentityMetrics.outcomeOf
       })
+  // one tagged counter per outcome, made once (tagging builds a new metric key every time)
+  const byOutcome = new Map<string, Metric.Metric.Counter<number>>()
+  const requestsFor = (name: string) => {
+    let counter = byOutcome.get(name)
+    if (counter === undefined) {
+      counter = tagged(IdentityMetrics.tokenRequests, [label, MetricLabel.make("outcome", name)])
+      byOutcome.set(name, counter)
+    }
+    return counter
+  }
   const measured = <A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(
       Effect.timed(Effect.exit(request)),
       ([elapsed, exit]) =>
         Metric.update(duration, Duration.toMillis(elapsed)).pipe(
-          Effect.zipRight(Metric.increment(Metric.tagged(requests, "outcome", outcome(exit)))),
+          Effect.zipRight(Metric.increment(requestsFor(outcome(exit)))),
           Effect.zipRight(exit)
         )
     )

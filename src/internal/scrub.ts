@@ -215,4 +215,15 @@ const everyHeader = /^/
  * @internal
  */
 export const withAllHeadersRedacted = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.locallyWith(self, Headers.currentRedactedNames, (names) => [...names, everyHeader])
+  Effect.locallyWith(self, Headers.currentRedactedNames, withEveryHeader)
+
+/** The names with `everyHeader` added: one array per list of names (the fiber's list rarely changes). */
+const withEveryHeader = (names: ReadonlyArray<string | RegExp>): ReadonlyArray<string | RegExp> => {
+  let extended = everyHeaderAdded.get(names)
+  if (extended === undefined) {
+    extended = [...names, everyHeader]
+    everyHeaderAdded.set(names, extended)
+  }
+  return extended
+}
+const everyHeaderAdded = new WeakMap<ReadonlyArray<string | RegExp>, ReadonlyArray<string | RegExp>>()
