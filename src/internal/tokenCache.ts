@@ -189,22 +189,37 @@ export const make = (options: {
     // amortised O(1): the Map's insertion order is a queue. A new key looks at a few of the oldest entries: dead ones
     // (no usable token, nothing in flight or held) go, live ones move to the back. At the hard bound, the oldest
     // entry with nothing in flight goes even if its token is live (it is requested again when asked for).
+    // The walk goes on from where the last one stopped: one iterator over the Map, kept between sweeps. A fresh
+    // `for…of` from the front would step over every entry deleted since the Map's last rehash (V8 leaves holes),
+    // which costs O(keys), not O(1), once thousands of keys have moved to the back.
+    let cursor: Iterator<[string, Entry]> | undefined
+    const oldest = (): [string, Entry] | undefined => {
+      cursor ??= entries.entries()
+      let next = cursor.next()
+      if (next.done === true) {
+        cursor = entries.entries()
+        next = cursor.next()
+      }
+      return next.done === true ? undefined : next.value
+    }
     const sweep = (now: number) => {
       if (entries.size < sweepAbove) return
-      let budget = sweepBudget
-      for (const [key, entry] of entries) {
-        if (budget-- <= 0) break
+      for (let budget = sweepBudget; budget > 0; budget--) {
+        const next = oldest()
+        if (next === undefined) break
+        const [key, entry] = next
         entries.delete(key)
         if (!dead(entry, now)) entries.set(key, entry)
         else if (entry.token !== undefined) metrics.cachedDelta(-1)
       }
-      if (entries.size < maxEntries) return
-      for (const [key, entry] of entries) {
-        if (!SingleFlight.running(entry)) {
-          if (entry.token !== undefined) metrics.cachedDelta(-1)
-          entries.delete(key)
-          if (entries.size < maxEntries) return
-        }
+      // at the hard bound the oldest entries with nothing in flight go, live or not (at most one pass over the keys)
+      for (let steps = entries.size; entries.size >= maxEntries && steps > 0; steps--) {
+        const next = oldest()
+        if (next === undefined) break
+        const [key, entry] = next
+        entries.delete(key)
+        if (SingleFlight.running(entry)) entries.set(key, entry)
+        else if (entry.token !== undefined) metrics.cachedDelta(-1)
       }
     }
 
