@@ -50,8 +50,11 @@ export const make = (
   refreshOnMillis: number,
   tokenType: string
 ): AccessToken => {
-  // one property order for every token (the keys of the plain form): V8 gives them all one map
-  const self: Record<PropertyKey, unknown> = { token }
+  // One property order for every token (the keys of the plain form): V8 gives them all one map. An empty literal
+  // has room for four fields in the object itself (token, tokenType and the two numbers; the accessors live in the
+  // map): `{ token }` would have room for one and put the rest in a separate array.
+  const self: Record<PropertyKey, unknown> = {}
+  self.token = token
   Object.defineProperties(self, accessors)
   self.tokenType = tokenType
   Object.defineProperty(self, expiresKey, { value: expiresOnMillis })
