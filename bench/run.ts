@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import type * as net from "node:net"
 import { join, resolve } from "node:path"
+import { getHeapCodeStatistics, getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8"
 import * as Library from "../src/index.js"
 import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
@@ -40,6 +41,8 @@ const gc = (globalThis as { gc?: () => void }).gc
 /** `BENCH_BASE=<dir>`: a copy of the library's `src` from an earlier commit, measured in the scopes row too. */
 const BASE = process.env.BENCH_BASE === undefined ? undefined : resolve(process.env.BENCH_BASE)
 const base = { index: Library, node: IdentityNode }
+/** `BENCH_HEAP_SNAPSHOTS=<dir>`: heap snapshots before and after our 1000 scopes (compare them with bench/heapDiff.ts). */
+const HEAP_SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS
 
 // ---------------------------------------------------------------------------------------------------------------
 // The token server: OpenID metadata (MSAL reads it first) and the v2 token endpoint. Tokens are about 1.1 KB, like
@@ -139,10 +142,16 @@ const cpuSince = (start: NodeJS.CpuUsage) => {
   return (used.user + used.system) / 1000
 }
 
+/**
+ * Bytes of the heap's data spaces after two full collections: `heapUsed` without the code spaces. Code is what the
+ * JIT compiles (and keeps, weakly, until a later collection) while the row runs, a one-off per process rather than
+ * per token; counted, it moved the figure by up to 1 KB per token from run to run.
+ */
 const heapUsed = () => {
   gc?.()
   gc?.()
-  return process.memoryUsage().heapUsed
+  const code = getHeapCodeStatistics()
+  return process.memoryUsage().heapUsed - code.code_and_metadata_size - code.bytecode_and_metadata_size
 }
 
 const credentialLayer = () =>
@@ -159,8 +168,11 @@ const azureCredential = () =>
 const scopeList = Array.from({ length: SCOPES }, (_, i) => `https://resource-${i}.example.com/.default`)
 // Before the timed and weighed scopes, each client gets WARM_SCOPES others: the JIT's code and one-off growth
 // (the first connection, lazily built modules) are then not counted as per-token memory.
-const WARM_SCOPES = 200
+const WARM_SCOPES = Number(process.env.BENCH_WARM_SCOPES ?? 200)
 const warmList = Array.from({ length: WARM_SCOPES }, (_, i) => `https://warm-${i}.example.com/.default`)
+/** `BENCH_JIT_WARMUP=0`: no throwaway run of the scopes row before it is measured (see the row). */
+const JIT_WARMUP = process.env.BENCH_JIT_WARMUP !== "0"
+const jitList = Array.from({ length: SCOPES }, (_, i) => `https://jit-${i}.example.com/.default`)
 
 const OURS = "effect-azure-identity"
 const AZURE = "@azure/identity 4.14"
@@ -285,17 +297,31 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     // ours, in one fiber, on a fresh credential (the connection is opened by the first request); with BENCH_BASE,
     // the same for an earlier copy of the library's src first (before and after in one run)
     const oursRow = async (library: typeof base, who: string, scopes: ReadonlyArray<string>) => {
-      const fresh = ManagedRuntime.make(
+      const layer = () =>
         library.index.ClientSecretCredential.layer({
           tenantId: TENANT,
           clientId: CLIENT,
           clientSecret: Redacted.make(SECRET),
           authorityHost
         }).pipe(Layer.provide(library.node.layer))
-      )
+      // JIT warm-up: the same workload once on a credential that is then dropped, so that the code the JIT compiles
+      // for it, and its metadata (feedback, deoptimisation data: in the data spaces too), is not counted per token
+      if (JIT_WARMUP) {
+        const warm = ManagedRuntime.make(layer())
+        await warm.runPromise(Effect.flatMap(
+          library.index.TokenCredential.TokenCredential,
+          (credential) => Effect.forEach(jitList, (scope) => credential.getToken(scope), { discard: true })
+        ))
+        await warm.dispose()
+      }
+      const fresh = ManagedRuntime.make(layer())
       const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
       await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
       const before = heapUsed()
+      const spacesBefore = getHeapSpaceStatistics()
+      if (HEAP_SNAPSHOTS !== undefined) {
+        writeHeapSnapshot(join(HEAP_SNAPSHOTS, `${who === OURS ? "" : "base-"}before.heapsnapshot`))
+      }
       connections = 0
       const cpu = process.cpuUsage()
       const millis = await fresh.runPromise(Effect.gen(function*() {
@@ -311,6 +337,21 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       }))
       const cpuMillis = cpuSince(cpu) / SCOPES
       const perToken = (heapUsed() - before) / SCOPES
+      if (process.env.BENCH_DEBUG === "1") {
+        log(
+          `spaces: ${
+            JSON.stringify(
+              spacesBefore.map((
+                b,
+                i
+              ) => [b.space_name, (getHeapSpaceStatistics()[i]!.space_used_size - b.space_used_size) / SCOPES])
+            )
+          }`
+        )
+      }
+      if (HEAP_SNAPSHOTS !== undefined) {
+        writeHeapSnapshot(join(HEAP_SNAPSHOTS, `${who === OURS ? "" : "base-"}after.heapsnapshot`))
+      }
       entries.push({
         who,
         how: `yield* credential.getToken; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,

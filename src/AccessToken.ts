@@ -7,8 +7,9 @@
  * @since 0.1.0
  */
 import * as DateTime from "effect/DateTime"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as internal from "./internal/accessToken.js"
 
 /**
  * @since 0.1.0
@@ -70,6 +71,10 @@ export const computeRefreshOnMillis = (
 /**
  * Builds an `AccessToken` from epoch milliseconds, computing `refreshOn` with {@link computeRefreshOnMillis}.
  *
+ * The token keeps the two instants as numbers: `expiresOn` and `refreshOn` are enumerable properties computed when
+ * read (a cached token is smaller by two `DateTime`s and an `Option`). They read, spread, compare and serialise like
+ * plain properties; two reads give equal `DateTime`s (`Equal.equals`), not the same object.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -79,13 +84,12 @@ export const make = (options: {
   readonly expiresOnMillis: number
   readonly refreshInMillis?: number | undefined
   readonly tokenType?: string | undefined
-}): AccessToken => ({
-  token: Redacted.isRedacted(options.token) ? options.token : Redacted.make(options.token),
-  expiresOn: DateTime.unsafeMake(options.expiresOnMillis),
-  refreshOn: Option.some(
-    DateTime.unsafeMake(
+}): AccessToken =>
+  internal.make(
+    Redacted.isRedacted(options.token) ? options.token : Redacted.make(options.token),
+    DateTime.toEpochMillis(DateTime.unsafeMake(options.expiresOnMillis)),
+    DateTime.toEpochMillis(DateTime.unsafeMake(
       computeRefreshOnMillis(options.obtainedAtMillis, options.expiresOnMillis, options.refreshInMillis)
-    )
-  ),
-  tokenType: options.tokenType === undefined || options.tokenType === "" ? "Bearer" : options.tokenType
-})
+    )),
+    options.tokenType === undefined || options.tokenType === "" ? "Bearer" : options.tokenType
+  )

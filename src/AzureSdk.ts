@@ -66,6 +66,7 @@ import {
   CredentialUnavailableError,
   isIdentityError
 } from "./IdentityError.js"
+import * as Token from "./internal/accessToken.js"
 import * as BearerTokenProvider from "./internal/bearerTokenProvider.js"
 import * as Peek from "./internal/peek.js"
 import * as Spans from "./internal/spans.js"
@@ -200,11 +201,12 @@ export interface ClosableTokenCredential extends AzureTokenCredential {
  * @category conversions
  */
 export const toAzureAccessToken = (token: AccessToken.AccessToken): CoreAuth.AccessToken => {
-  const refreshOn = Option.getOrUndefined(token.refreshOn)
+  // the milliseconds as kept (nothing built for a token of `AccessToken.make`)
+  const refreshOn = Token.refreshOnMillis(token)
   return {
     token: Redacted.value(token.token),
-    expiresOnTimestamp: DateTime.toEpochMillis(token.expiresOn),
-    ...(refreshOn === undefined ? {} : { refreshAfterTimestamp: DateTime.toEpochMillis(refreshOn) }),
+    expiresOnTimestamp: Token.expiresOnMillis(token),
+    ...(refreshOn === undefined ? {} : { refreshAfterTimestamp: refreshOn }),
     tokenType: token.tokenType.toLowerCase() === "pop" ? "pop" : "Bearer"
   }
 }

@@ -210,7 +210,7 @@ export const makeClientCredentials = (
         const { scopes: list, tenantId } = prepared.right
         const claims = mergeClaims(undefined, enableCae)
         const key = TokenCacheEngine.cacheKey(tenantId, list, enableCae)
-        const entry: Memo = { key, get: cache.get(key, Effect.suspend(() => fetch(tenantId, list, claims)), false) }
+        const entry: Memo = { key, get: cache.get(key, () => fetch(tenantId, list, claims), false) }
         if (memoKey === undefined) remember(plain, scopes as string, entry)
         else remember(memo, memoKey, entry)
         return entry

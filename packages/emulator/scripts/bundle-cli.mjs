@@ -5,9 +5,12 @@
  * "CLI start-up"). The library's modules (`IdentityEmulator` and the rest of `dist/`) stay unbundled.
  */
 import { build } from "esbuild"
+import { rmSync } from "node:fs"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
+// esbuild never deletes: chunks of an earlier build (other hashes) would stay and be packed
+rmSync(path.join(root, "dist/cli"), { recursive: true, force: true })
 
 await build({
   entryPoints: { bin: path.join(root, "dist/bin.js") },
