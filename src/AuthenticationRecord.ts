@@ -30,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { lazy } from "./internal/lazy.js"
 
 /**
  * The only record version the peers write and read.
@@ -94,8 +95,9 @@ export class AuthenticationRecordError extends Schema.TaggedError<Authentication
   }
 }
 
-const decodeJson = Schema.decodeUnknownEither(Schema.parseJson(Schema.Unknown))
-const decodeRecord = Schema.decodeUnknownEither(AuthenticationRecord)
+// built on first use (see internal/lazy.ts)
+const decodeJson = lazy(() => Schema.decodeUnknownEither(Schema.parseJson(Schema.Unknown)))
+const decodeRecord = lazy(() => Schema.decodeUnknownEither(AuthenticationRecord))
 
 /**
  * Reads a record from the JSON written by `serialize`, `@azure/identity` or `azure-identity` for Python (any field
@@ -107,7 +109,7 @@ const decodeRecord = Schema.decodeUnknownEither(AuthenticationRecord)
  */
 export const deserialize = (json: string): Effect.Effect<AuthenticationRecord, AuthenticationRecordError> =>
   Effect.suspend(() => {
-    const parsed = decodeJson(json)
+    const parsed = decodeJson()(json)
     if (Either.isLeft(parsed)) {
       return Effect.fail(new AuthenticationRecordError({ reason: "the text is not JSON" }))
     }
@@ -120,7 +122,7 @@ export const deserialize = (json: string): Effect.Effect<AuthenticationRecord, A
         })
       )
     }
-    const record = decodeRecord(value)
+    const record = decodeRecord()(value)
     if (Either.isLeft(record)) {
       const issues = ParseResult.ArrayFormatter.formatErrorSync(record.left)
       const fields = [...new Set(issues.map((i) => i.path.length === 0 ? "the record" : i.path.map(String).join(".")))]

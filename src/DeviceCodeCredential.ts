@@ -60,6 +60,7 @@ import {
   resolvePolicy,
   sendWithRetry
 } from "./internal/http.js"
+import { lazy } from "./internal/lazy.js"
 import { describeParseError } from "./internal/safeParse.js"
 import * as Scrub from "./internal/scrub.js"
 import * as UserTokens from "./internal/userTokens.js"
@@ -143,18 +144,19 @@ export const grantType = "urn:ietf:params:oauth:grant-type:device_code"
 export const deviceCodeEndpoint = (authorityHost: string, tenantId: string): string =>
   `${authorityHost}/${tenantId}/oauth2/v2.0/devicecode`
 
-const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.positive())
-
-const DeviceCodeBody = Schema.Struct({
-  device_code: Schema.String.pipe(Schema.minLength(1)),
-  user_code: Schema.String.pipe(Schema.minLength(1)),
-  verification_uri: Schema.optional(Schema.String),
-  verification_url: Schema.optional(Schema.String),
-  expires_in: Seconds,
-  interval: Schema.optional(Seconds),
-  message: Schema.optional(Schema.String)
+// built on first use (see internal/lazy.ts)
+const decodeDeviceCodeBody = lazy(() => {
+  const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.positive())
+  return Schema.decodeUnknownEither(Schema.Struct({
+    device_code: Schema.String.pipe(Schema.minLength(1)),
+    user_code: Schema.String.pipe(Schema.minLength(1)),
+    verification_uri: Schema.optional(Schema.String),
+    verification_url: Schema.optional(Schema.String),
+    expires_in: Seconds,
+    interval: Schema.optional(Seconds),
+    message: Schema.optional(Schema.String)
+  }))
 })
-const decodeDeviceCodeBody = Schema.decodeUnknownEither(DeviceCodeBody)
 
 /** The default prompt: the message on the console. */
 const defaultPrompt = (info: DeviceCodeInfo): Effect.Effect<void> => Console.log(info.message)
@@ -223,7 +225,7 @@ export const makeUser = (
               { status: response.status }
             )
           }
-          const decoded = decodeDeviceCodeBody(json.value)
+          const decoded = decodeDeviceCodeBody()(json.value)
           if (Either.isLeft(decoded)) {
             return yield* fail(
               `the device code endpoint ${outcome.url} answered HTTP ${response.status} without a usable device ` +

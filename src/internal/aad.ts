@@ -20,6 +20,7 @@ import {
   resolvePolicy,
   sendWithRetry
 } from "./http.js"
+import { lazy } from "./lazy.js"
 import * as Scrub from "./scrub.js"
 
 /** @internal */
@@ -65,10 +66,12 @@ export const maxAccessTokenLength = 64 * 1024
 export const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/
 
 /** An access token: not empty, at most {@link maxAccessTokenLength} characters, no control character. @internal */
-export const AccessTokenString = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(maxAccessTokenLength),
-  Schema.filter((s) => !controlCharacter.test(s))
+export const AccessTokenString = lazy(() =>
+  Schema.String.pipe(
+    Schema.minLength(1),
+    Schema.maxLength(maxAccessTokenLength),
+    Schema.filter((s) => !controlCharacter.test(s))
+  )
 )
 
 /** The headers every request to Entra carries, set once on the layer's client. @internal */
@@ -82,31 +85,34 @@ export const entraHeaders: Readonly<Record<string, string>> = {
 /** The client a credential layer builds once for Entra: its fixed headers, no trace propagation. @internal */
 export const entraClient = (client: HttpClient.HttpClient): HttpClient.HttpClient => makeClient(client, entraHeaders)
 
-const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative())
-
-/** @internal */
-export const TokenSuccessBody = Schema.Struct({
-  access_token: AccessTokenString,
-  token_type: Schema.optional(Schema.String),
-  expires_in: Seconds,
-  refresh_in: Schema.optional(Seconds),
-  ext_expires_in: Schema.optional(Schema.Unknown),
-  refresh_token: Schema.optional(Schema.String),
-  id_token: Schema.optional(Schema.String),
-  client_info: Schema.optional(Schema.String),
-  scope: Schema.optional(Schema.String),
-  foci: Schema.optional(Schema.Unknown)
-})
-
-/** @internal */
-export const TokenErrorBody = Schema.Struct({
-  error: Schema.String,
-  error_description: Schema.optional(Schema.String),
-  error_codes: Schema.optional(Schema.Array(Schema.Number)),
-  trace_id: Schema.optional(Schema.String),
-  correlation_id: Schema.optional(Schema.String),
-  timestamp: Schema.optional(Schema.String),
-  claims: Schema.optional(Schema.String)
+/** The token endpoint's answers, built on first use (see `lazy.ts`). */
+const bodies = lazy(() => {
+  const Seconds = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.finite(), Schema.nonNegative())
+  const TokenSuccessBody = Schema.Struct({
+    access_token: AccessTokenString(),
+    token_type: Schema.optional(Schema.String),
+    expires_in: Seconds,
+    refresh_in: Schema.optional(Seconds),
+    ext_expires_in: Schema.optional(Schema.Unknown),
+    refresh_token: Schema.optional(Schema.String),
+    id_token: Schema.optional(Schema.String),
+    client_info: Schema.optional(Schema.String),
+    scope: Schema.optional(Schema.String),
+    foci: Schema.optional(Schema.Unknown)
+  })
+  const TokenErrorBody = Schema.Struct({
+    error: Schema.String,
+    error_description: Schema.optional(Schema.String),
+    error_codes: Schema.optional(Schema.Array(Schema.Number)),
+    trace_id: Schema.optional(Schema.String),
+    correlation_id: Schema.optional(Schema.String),
+    timestamp: Schema.optional(Schema.String),
+    claims: Schema.optional(Schema.String)
+  })
+  return {
+    decodeSuccess: Schema.decodeUnknownEither(TokenSuccessBody),
+    decodeError: Schema.decodeUnknownEither(TokenErrorBody)
+  }
 })
 
 /** A successful token response, decoded. @internal */
@@ -130,9 +136,6 @@ export const describeParseError = (error: ParseResult.ParseError): string => {
   if (wrong.length > 0) parts.push(`wrong type or value for ${wrong.join(", ")}`)
   return parts.join("; ")
 }
-
-const decodeSuccess = Schema.decodeUnknownEither(TokenSuccessBody)
-const decodeError = Schema.decodeUnknownEither(TokenErrorBody)
 
 /** What to do about well-known AADSTS codes. @internal */
 export const hintFor = (codes: ReadonlyArray<number>, error: string | undefined): string | undefined => {
@@ -239,7 +242,7 @@ const interpretSuccess = (
       })
     )
   }
-  const decoded = decodeSuccess(json.value)
+  const decoded = bodies().decodeSuccess(json.value)
   if (Either.isLeft(decoded)) {
     return Either.left(
       new ClientAuthenticationError({
@@ -286,7 +289,7 @@ const interpretSuccess = (
 const interpretError = (credential: string, outcome: Outcome, response: RawResponse): ClientAuthenticationError => {
   const after = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : ""
   const json = parseJson(response.text)
-  const decoded = Option.isSome(json) ? decodeError(json.value) : undefined
+  const decoded = Option.isSome(json) ? bodies().decodeError(json.value) : undefined
   if (decoded === undefined || Either.isLeft(decoded)) {
     const transient = response.status === 429 || response.status >= 500
     return new ClientAuthenticationError({

@@ -17,69 +17,77 @@ import * as AuthorityHost from "../AuthorityHost.js"
 import type { LockOptions } from "../SharedTokenCacheCredential.js"
 import { maxEpochMillis } from "./aad.js"
 import { parseRaw as parseJson } from "./http.js"
+import { lazy } from "./lazy.js"
 import { describeParseError } from "./safeParse.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
 export const developerSignOnClientId = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
-/** Epoch seconds: MSAL writes strings, some writers numbers. @internal */
-const EpochSeconds = Schema.Union(Schema.NumberFromString, Schema.Number).pipe(Schema.finite())
+/** The cache file's schemas (built on first use, see `lazy.ts`). */
+const schemas = () => {
+  // epoch seconds: MSAL writes strings, some writers numbers
+  const EpochSeconds = Schema.Union(Schema.NumberFromString, Schema.Number).pipe(Schema.finite())
+  const Secret = Schema.Redacted(Schema.String.pipe(Schema.minLength(1)))
+  const AccountEntry = Schema.Struct({
+    home_account_id: Schema.String,
+    environment: Schema.String,
+    realm: Schema.optional(Schema.String),
+    local_account_id: Schema.optional(Schema.String),
+    username: Schema.optional(Schema.String),
+    authority_type: Schema.optional(Schema.String)
+  })
+  const RefreshTokenEntry = Schema.Struct({
+    secret: Secret,
+    home_account_id: Schema.String,
+    environment: Schema.String,
+    client_id: Schema.String,
+    target: Schema.optional(Schema.String),
+    family_id: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
+    last_modification_time: Schema.optional(EpochSeconds)
+  })
+  const AccessTokenEntry = Schema.Struct({
+    secret: Secret,
+    home_account_id: Schema.String,
+    environment: Schema.String,
+    client_id: Schema.String,
+    realm: Schema.String,
+    target: Schema.String,
+    token_type: Schema.optional(Schema.String),
+    cached_at: Schema.optional(EpochSeconds),
+    expires_on: EpochSeconds,
+    refresh_on: Schema.optional(EpochSeconds)
+  })
+  const Section = Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  // the top level: every section optional, unknown sections kept when writing back
+  const CacheFile = Schema.Struct({
+    AccessToken: Section,
+    RefreshToken: Section,
+    IdToken: Section,
+    Account: Section,
+    AppMetadata: Section
+  })
+  return { AccountEntry, RefreshTokenEntry, AccessTokenEntry, CacheFile }
+}
 
-const Secret = Schema.Redacted(Schema.String.pipe(Schema.minLength(1)))
+type Schemas = ReturnType<typeof schemas>
 
 /** @internal */
-export const AccountEntry = Schema.Struct({
-  home_account_id: Schema.String,
-  environment: Schema.String,
-  realm: Schema.optional(Schema.String),
-  local_account_id: Schema.optional(Schema.String),
-  username: Schema.optional(Schema.String),
-  authority_type: Schema.optional(Schema.String)
-})
+export type AccountEntry = Schemas["AccountEntry"]["Type"]
 
 /** @internal */
-export type AccountEntry = typeof AccountEntry.Type
+export type RefreshTokenEntry = Schemas["RefreshTokenEntry"]["Type"]
 
 /** @internal */
-export const RefreshTokenEntry = Schema.Struct({
-  secret: Secret,
-  home_account_id: Schema.String,
-  environment: Schema.String,
-  client_id: Schema.String,
-  target: Schema.optional(Schema.String),
-  family_id: Schema.optional(Schema.Union(Schema.String, Schema.Number)),
-  last_modification_time: Schema.optional(EpochSeconds)
-})
+export type AccessTokenEntry = Schemas["AccessTokenEntry"]["Type"]
 
-/** @internal */
-export type RefreshTokenEntry = typeof RefreshTokenEntry.Type
-
-/** @internal */
-export const AccessTokenEntry = Schema.Struct({
-  secret: Secret,
-  home_account_id: Schema.String,
-  environment: Schema.String,
-  client_id: Schema.String,
-  realm: Schema.String,
-  target: Schema.String,
-  token_type: Schema.optional(Schema.String),
-  cached_at: Schema.optional(EpochSeconds),
-  expires_on: EpochSeconds,
-  refresh_on: Schema.optional(EpochSeconds)
-})
-
-/** @internal */
-export type AccessTokenEntry = typeof AccessTokenEntry.Type
-
-const Section = Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
-
-/** The top level: every section optional, unknown sections kept when writing back. @internal */
-export const CacheFile = Schema.Struct({
-  AccessToken: Section,
-  RefreshToken: Section,
-  IdToken: Section,
-  Account: Section,
-  AppMetadata: Section
+const decoders = lazy(() => {
+  const s = schemas()
+  return {
+    file: Schema.decodeUnknownEither(s.CacheFile),
+    account: Schema.decodeUnknownEither(s.AccountEntry),
+    refreshToken: Schema.decodeUnknownEither(s.RefreshTokenEntry),
+    accessToken: Schema.decodeUnknownEither(s.AccessTokenEntry)
+  }
 })
 
 /** @internal */
@@ -91,13 +99,10 @@ export interface Decoded {
   readonly skipped: number
 }
 
-const decodeFile = Schema.decodeUnknownEither(CacheFile)
-
-const decodeSection = <A, I>(
-  schema: Schema.Schema<A, I>,
+const decodeSection = <A>(
+  decode: (u: unknown) => Either.Either<A, unknown>,
   section: Readonly<Record<string, unknown>> | undefined
 ): { entries: Array<A>; skipped: number } => {
-  const decode = Schema.decodeUnknownEither(schema)
   const entries: Array<A> = []
   let skipped = 0
   for (const value of Object.values(section ?? {})) {
@@ -122,11 +127,12 @@ export const decodeText = (text: string): Either.Either<Decoded, Problem> => {
   if (typeof json.value !== "object" || json.value === null || Array.isArray(json.value)) {
     return Either.left({ _tag: "NotACache", detail: "the top level is not a JSON object" })
   }
-  const file = decodeFile(json.value)
+  const decode = decoders()
+  const file = decode.file(json.value)
   if (Either.isLeft(file)) return Either.left({ _tag: "NotACache", detail: describeParseError(file.left) })
-  const accounts = decodeSection(AccountEntry, file.right.Account)
-  const refreshTokens = decodeSection(RefreshTokenEntry, file.right.RefreshToken)
-  const accessTokens = decodeSection(AccessTokenEntry, file.right.AccessToken)
+  const accounts = decodeSection(decode.account, file.right.Account)
+  const refreshTokens = decodeSection(decode.refreshToken, file.right.RefreshToken)
+  const accessTokens = decodeSection(decode.accessToken, file.right.AccessToken)
   return Either.right({
     accounts: accounts.entries,
     refreshTokens: refreshTokens.entries,

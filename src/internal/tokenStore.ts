@@ -8,40 +8,46 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as crypto from "node:crypto"
 import type { AccessToken } from "../AccessToken.js"
+import { lazy } from "./lazy.js"
 
-/** Epoch milliseconds a `Date` can hold. */
-const EpochMillis = Schema.Number.pipe(Schema.int(), Schema.between(-8_640_000_000_000_000, 8_640_000_000_000_000))
-
-/** A token as JSON: epoch milliseconds, so it survives any JSON round trip. @internal */
-export const StoredToken = Schema.Struct({
-  key: Schema.String,
-  token: Schema.String.pipe(Schema.minLength(1)),
-  tokenType: Schema.String,
-  expiresOn: EpochMillis,
-  refreshOn: Schema.NullOr(EpochMillis)
-})
+/** A token as JSON: epoch milliseconds (any a `Date` can hold), so it survives any JSON round trip. */
+const storedToken = () => {
+  const EpochMillis = Schema.Number.pipe(Schema.int(), Schema.between(-8_640_000_000_000_000, 8_640_000_000_000_000))
+  return Schema.Struct({
+    key: Schema.String,
+    token: Schema.String.pipe(Schema.minLength(1)),
+    tokenType: Schema.String,
+    expiresOn: EpochMillis,
+    refreshOn: Schema.NullOr(EpochMillis)
+  })
+}
 
 /** @internal */
-export type StoredToken = typeof StoredToken.Type
+export type StoredToken = ReturnType<typeof storedToken>["Type"]
 
-/** What is written to the store: an AES-256-GCM envelope, or (opt-in only) the token in plaintext. @internal */
-export const Envelope = Schema.Union(
-  Schema.Struct({
-    v: Schema.Literal(1),
-    alg: Schema.Literal("A256GCM"),
-    iv: Schema.String,
-    tag: Schema.String,
-    data: Schema.String
-  }),
-  Schema.Struct({
-    v: Schema.Literal(1),
-    alg: Schema.Literal("none"),
-    entry: StoredToken
-  })
-)
-
-const decodeEnvelope = Schema.decodeUnknownEither(Schema.parseJson(Envelope))
-const decodeStored = Schema.decodeUnknownEither(Schema.parseJson(StoredToken))
+/** The decoders, built on first use (see `lazy.ts`). */
+const decoders = lazy(() => {
+  const StoredToken = storedToken()
+  // what is written to the store: an AES-256-GCM envelope, or (opt-in only) the token in plaintext
+  const Envelope = Schema.Union(
+    Schema.Struct({
+      v: Schema.Literal(1),
+      alg: Schema.Literal("A256GCM"),
+      iv: Schema.String,
+      tag: Schema.String,
+      data: Schema.String
+    }),
+    Schema.Struct({
+      v: Schema.Literal(1),
+      alg: Schema.Literal("none"),
+      entry: StoredToken
+    })
+  )
+  return {
+    envelope: Schema.decodeUnknownEither(Schema.parseJson(Envelope)),
+    stored: Schema.decodeUnknownEither(Schema.parseJson(StoredToken))
+  }
+})
 
 /** @internal */
 export const toStored = (key: string, token: AccessToken): StoredToken => ({
@@ -110,7 +116,7 @@ export const decode = (
   cacheKey: string,
   text: string
 ): Either.Either<StoredToken, Unusable> => {
-  const envelope = decodeEnvelope(text)
+  const envelope = decoders().envelope(text)
   if (Either.isLeft(envelope)) return Either.left("malformed")
   const e = envelope.right
   if (e.alg === "none") {
@@ -127,7 +133,7 @@ export const decode = (
   } catch {
     return Either.left("undecryptable")
   }
-  const stored = decodeStored(plain)
+  const stored = decoders().stored(plain)
   if (Either.isLeft(stored)) return Either.left("malformed")
   return stored.right.key === cacheKey ? Either.right(stored.right) : Either.left("other-key")
 }
