@@ -158,7 +158,8 @@ export const makeWith = (
         )
       )
 
-      return Effect.firstSuccessOf(order.map(attempt)).pipe(
+      // each link's getToken is called only when its turn comes: an unavailable link builds its error when called
+      return Effect.firstSuccessOf(order.map((index) => Effect.suspend(() => attempt(index)))).pipe(
         Effect.matchEffect({
           onFailure: () => aggregate,
           onSuccess: (result) => (result._tag === "Token" ? Effect.succeed(result.token) : aggregate)
@@ -175,10 +176,22 @@ export const makeWith = (
 
   // The link the chain would ask first (the remembered winner, else the first link) answers from its cache when it
   // can; anything else (no token there, another link's turn) goes through `getToken`.
-  return Peek.register(TokenCredential.make(chainName, getToken), (scopes, getTokenOptions, nowMillis) => {
+  const peek: Peek.Peek = (scopes, getTokenOptions, nowMillis) => {
     const first = links[remember && winner !== undefined ? winner : 0]!
-    return Peek.of(first)?.(scopes, getTokenOptions, nowMillis)
-  })
+    const token = Peek.of(first)?.(scopes, getTokenOptions, nowMillis)
+    return token === undefined || token.credential !== undefined ? token : { ...token, credential: first.name }
+  }
+  // In a fiber too: a token the first link holds fresh is returned at once, without walking the chain (no span, no
+  // timing, no log: a cached token is the hot path of a service); everything else walks it.
+  const fastGetToken = (
+    scopes: string | ReadonlyArray<string>,
+    getTokenOptions?: TokenCredential.GetTokenOptions
+  ): Effect.Effect<AccessToken, IdentityError> =>
+    Effect.clockWith((clock) => {
+      const token = peek(scopes, getTokenOptions, clock.unsafeCurrentTimeMillis())
+      return token === undefined ? getToken(scopes, getTokenOptions) : Effect.succeed(token)
+    })
+  return Peek.register(TokenCredential.make(chainName, fastGetToken), peek)
 }
 
 /**

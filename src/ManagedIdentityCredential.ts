@@ -262,14 +262,21 @@ export const make = (
         onLeft: Effect.fail,
         onRight: (resource) => {
           const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
-          return cache.get(`${identityKey(identity.right)}|${resource}`, source.getToken(resource), bypass).pipe(
-            Effect.withSpan(`${name}.getToken`, {
-              attributes: {
-                "azure.identity.credential": name,
-                "azure.identity.source": source.label,
-                "azure.identity.resource": resource
-              }
-            })
+          // a span for each request to the endpoint, none for a token served from the cache (the hot path of a
+          // service on Azure: a span there would cost more than the call itself, see docs/observability.md)
+          return cache.get(
+            `${identityKey(identity.right)}|${resource}`,
+            () =>
+              source.getToken(resource).pipe(
+                Effect.withSpan(`${name}.requestToken`, {
+                  attributes: {
+                    "azure.identity.credential": name,
+                    "azure.identity.source": source.label,
+                    "azure.identity.resource": resource
+                  }
+                })
+              ),
+            bypass
           )
         }
       }))

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
@@ -18,6 +19,7 @@ import {
 } from "../src/index.js"
 import { captureLogs, setNow, T0, withEnv } from "./support/helpers.js"
 import { json, mockHttp, tokenBody } from "./support/mockHttp.js"
+import { recordingTracer } from "./support/tracing.js"
 
 const SCOPE = "https://vault.azure.net/.default"
 const SECRET = "wrong-secret-value-xyz"
@@ -272,6 +274,62 @@ describe("ChainedTokenCredential", () => {
       yield* chain.getToken(SCOPE)
       assert.deepStrictEqual([a.state.calls, b.state.calls, c.state.calls], [4, 5, 5])
     }))
+
+  it.effect("a token the first link holds fresh is returned at once: no walk, no span; stale or claims walk again", () =>
+    Effect.gen(function*() {
+      yield* setNow
+      const { spans, tracer } = recordingTracer()
+      let issued = 0
+      const http = mockHttp(() => json(200, tokenBody(`secret-token-${++issued}`, 3600)))
+      const before = stub("EnvironmentCredential", "unavailable")
+      const secret = yield* Layer.build(
+        ClientSecretCredential.layer({
+          tenantId: "contoso.onmicrosoft.com",
+          clientId: "app-1",
+          clientSecret: Redacted.make(SECRET),
+          authorityHost: "https://login.example.test"
+        }).pipe(Layer.provide(http.layer))
+      ).pipe(Effect.map(Context.get(TokenCredential.TokenCredential)))
+      const chain = ChainedTokenCredential.makeWith([before.service, secret], { rememberWinner: true })
+      const first = yield* chain.getToken(SCOPE).pipe(Effect.withTracer(tracer))
+      assert.strictEqual(first.credential, "ClientSecretCredential")
+      assert.strictEqual(before.state.calls, 1)
+      assert.deepStrictEqual(spans.map((s) => s.name).slice(0, 2), [
+        "ChainedTokenCredential.getToken",
+        "ClientSecretCredential.requestToken"
+      ])
+      spans.length = 0
+      for (let i = 0; i < 3; i++) {
+        const again = yield* chain.getToken(SCOPE).pipe(Effect.withTracer(tracer))
+        assert.strictEqual(tokenValue(again), "secret-token-1")
+        assert.strictEqual(again.credential, "ClientSecretCredential")
+      }
+      assert.deepStrictEqual(spans.map((s) => s.name), [])
+      assert.strictEqual(before.state.calls, 1)
+      assert.strictEqual(http.requests.length, 1)
+      // a claims challenge is never answered from the cache: the chain walks (from its winner) and a request is sent
+      yield* chain.getToken(SCOPE, { claims: "{\"access_token\":{}}" }).pipe(Effect.withTracer(tracer))
+      assert.strictEqual(http.requests.length, 2)
+      assert.include(spans.map((s) => s.name), "ChainedTokenCredential.getToken")
+      // past the refresh time the fast path steps aside: the chain asks the link, which serves its still-valid token
+      // and refreshes it in the background
+      spans.length = 0
+      yield* TestClock.adjust("3500 seconds")
+      const current = yield* chain.getToken(SCOPE).pipe(Effect.withTracer(tracer))
+      assert.strictEqual(tokenValue(current), "secret-token-2")
+      assert.include(spans.map((s) => s.name), "ChainedTokenCredential.getToken")
+      let latest = current
+      for (let i = 0; i < 50 && tokenValue(latest) !== "secret-token-3"; i++) {
+        yield* Effect.yieldNow()
+        latest = yield* chain.getToken(SCOPE)
+      }
+      assert.strictEqual(tokenValue(latest), "secret-token-3")
+      assert.strictEqual(http.requests.length, 3)
+      // and the refreshed token is served by the fast path again
+      spans.length = 0
+      assert.strictEqual(tokenValue(yield* chain.getToken(SCOPE).pipe(Effect.withTracer(tracer))), "secret-token-3")
+      assert.deepStrictEqual(spans.map((s) => s.name), [])
+    }).pipe(Effect.scoped, withEnv({})))
 
   it.effect("rememberWinner: a remembered link that fails to authenticate still stops the chain", () =>
     Effect.gen(function*() {

@@ -17,7 +17,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import { ManagedIdentityCredential, PinnedHttpClient, TokenCredential } from "../src/index.js"
 import {
   assertNoSecret,
@@ -32,6 +31,7 @@ import {
 } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, mockHttp, reset, text } from "./support/mockHttp.js"
+import { recordingTracer } from "./support/tracing.js"
 
 const SCOPE = "https://vault.azure.net/.default"
 const RESOURCE = "https://vault.azure.net"
@@ -98,38 +98,6 @@ const driveClock = <A, E>(effect: Effect.Effect<A, E>, stepMillis = 250, maxStep
     yield* Fiber.interrupt(fiber)
     throw new Error("the effect did not finish")
   })
-
-/** A tracer that keeps every span's attributes. */
-const recordingTracer = () => {
-  const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const attributes = new Map<string, unknown>()
-      spans.push({ name, attributes })
-      return {
-        _tag: "Span",
-        name,
-        spanId: String(spans.length),
-        traceId: "trace",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes,
-        links,
-        sampled: true,
-        kind,
-        end: () => {},
-        attribute: (key, value) => {
-          attributes.set(key, value)
-        },
-        event: () => {},
-        addLinks: () => {}
-      }
-    },
-    context: (f) => f()
-  })
-  return { spans, tracer }
-}
 
 const query = (r: Recorded) => Object.fromEntries(r.url.searchParams)
 
@@ -673,12 +641,30 @@ describe("ManagedIdentityCredential", () => {
         const http = spans.find((s) => s.attributes.has("http.request.header.x-identity-header"))
         assert.isDefined(http)
         assert.strictEqual(String(http!.attributes.get("http.request.header.x-identity-header")), "<redacted>")
-        const mi = spans.find((s) => s.name === "ManagedIdentityCredential.getToken")
+        const mi = spans.find((s) => s.name === "ManagedIdentityCredential.requestToken")
         assert.strictEqual(mi?.attributes.get("azure.identity.source"), "App Service")
         assert.strictEqual(mi?.attributes.get("azure.identity.resource"), RESOURCE)
         for (const span of spans) {
           for (const value of span.attributes.values()) assert.notInclude(String(value), IDENTITY_HEADER)
         }
+      }))
+
+    it.effect("a span per request to the endpoint, none for a token served from the cache", () =>
+      Effect.gen(function*() {
+        const { spans, tracer } = recordingTracer()
+        const requests = yield* withCredential(
+          { env },
+          () => json(200, { access_token: "t", expires_in: 3600 }),
+          (credential, requests) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 5; i++) yield* credential.getToken(SCOPE)
+              return requests.length
+            })
+        ).pipe(Effect.withTracer(tracer))
+        assert.strictEqual(requests, 1)
+        const mi = spans.filter((s) => s.name.startsWith("ManagedIdentityCredential."))
+        assert.deepStrictEqual(mi.map((s) => s.name), ["ManagedIdentityCredential.requestToken"])
+        assert.strictEqual(mi[0]!.attributes.get("azure.identity.credential"), "ManagedIdentityCredential")
       }))
 
     it.effect("an error echoing the secret header never puts it in the error", () =>
