@@ -8,6 +8,7 @@
  */
 import { ClientSecretCredential as AzureClientSecretCredential } from "@azure/identity"
 import * as Clock from "effect/Clock"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -230,36 +231,88 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
 
   if (want("fiber")) {
     log("cached getToken in one fiber")
-    const ours = await runtime.runPromise(Effect.gen(function*() {
-      const credential = yield* TokenCredential.TokenCredential
-      for (let i = 0; i < 5000; i++) yield* credential.getToken(SCOPE)
-      // the mean without per-call clock samples, then the percentiles with them
-      const start = process.hrtime.bigint()
-      for (let i = 0; i < CACHED_CALLS; i++) yield* credential.getToken(SCOPE)
-      const total = process.hrtime.bigint() - start
-      const n = Math.min(CACHED_CALLS, 100_000)
-      const samples = new Float64Array(n)
-      for (let i = 0; i < n; i++) {
-        const t = process.hrtime.bigint()
-        yield* credential.getToken(SCOPE)
-        samples[i] = Number(process.hrtime.bigint() - t)
-      }
-      const sampled = summarize(samples, 1n)
-      const opsPerSecond = CACHED_CALLS / (Number(total) / 1e9)
-      return {
-        opsPerSecond,
-        meanMicros: 1e6 / opsPerSecond,
-        p50Micros: sampled.p50Micros,
-        p99Micros: sampled.p99Micros
-      }
-    }))
+    const loop = (credential: TokenCredential.Service) =>
+      Effect.gen(function*() {
+        for (let i = 0; i < 5000; i++) yield* credential.getToken(SCOPE)
+        // the mean without per-call clock samples, then the percentiles with them
+        const cpu = process.cpuUsage()
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < CACHED_CALLS; i++) yield* credential.getToken(SCOPE)
+        const total = process.hrtime.bigint() - start
+        const used = process.cpuUsage(cpu)
+        const n = Math.min(CACHED_CALLS, 100_000)
+        const samples = new Float64Array(n)
+        for (let i = 0; i < n; i++) {
+          const t = process.hrtime.bigint()
+          yield* credential.getToken(SCOPE)
+          samples[i] = Number(process.hrtime.bigint() - t)
+        }
+        const sampled = summarize(samples, 1n)
+        const opsPerSecond = CACHED_CALLS / (Number(total) / 1e9)
+        return {
+          opsPerSecond,
+          meanMicros: 1e6 / opsPerSecond,
+          cpuMicros: (used.user + used.system) / CACHED_CALLS,
+          p50Micros: sampled.p50Micros,
+          p99Micros: sampled.p99Micros
+        }
+      })
+    const ours = await runtime.runPromise(Effect.flatMap(TokenCredential.TokenCredential, loop))
+    // managed identity (App Service source) and the default chain whose winner it is: the hot path of a service on
+    // Azure; their one token request is answered in memory (the cached calls never reach it)
+    const onAzure = (layer: Layer.Layer<TokenCredential.TokenCredential, never, any>) => {
+      const expiresOn = String(Math.floor(Date.now() / 1000) + 3600)
+      const msi = Library.TestHttpClient.layer(() =>
+        Library.TestHttpClient.json(200, {
+          access_token: "x".repeat(1100),
+          expires_on: expiresOn,
+          resource: "https://vault.azure.net"
+        })
+      )
+      const config = ConfigProvider.fromMap(
+        new Map([["IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"], ["IDENTITY_HEADER", "bench-header"]])
+      )
+      return ManagedRuntime.make(
+        layer.pipe(
+          Layer.provide(Layer.mergeAll(IdentityNode.layer, msi)),
+          Layer.provide(Layer.setConfigProvider(config))
+        ) as Layer.Layer<TokenCredential.TokenCredential>
+      )
+    }
+    const extra: Array<Entry> = []
+    for (
+      const [who, layer] of [
+        ["ManagedIdentityCredential", Library.ManagedIdentityCredential.layerConfig()],
+        ["DefaultAzureCredential (winner: managed identity)", Library.DefaultAzureCredential.layer()]
+      ] as const
+    ) {
+      const rt = onAzure(layer)
+      const r = await rt.runPromise(Effect.flatMap(TokenCredential.TokenCredential, loop))
+      await rt.dispose()
+      extra.push({
+        who: `${OURS}: ${who}`,
+        how: `yield* credential.getToken; CPU ${r.cpuMicros.toFixed(2)} µs per call`,
+        value: r.opsPerSecond,
+        ...r
+      })
+    }
     rows.push({
       id: "fiber",
       title: "cached getToken in one fiber (yield* credential.getToken)",
       unit: "ops/s",
       better: "higher",
       goal: "mean ≤ 1 µs",
-      entries: [{ who: OURS, how: "yield* credential.getToken in a loop", value: ours.opsPerSecond, ...ours }]
+      entries: [
+        {
+          who: OURS,
+          how: `ClientSecretCredential, yield* credential.getToken in a loop; CPU ${
+            ours.cpuMicros.toFixed(2)
+          } µs per call`,
+          value: ours.opsPerSecond,
+          ...ours
+        },
+        ...extra
+      ]
     })
   }
 
