@@ -12,6 +12,10 @@ import * as Redacted from "effect/Redacted"
 import * as internal from "./internal/accessToken.js"
 
 /**
+ * A token a credential returned: the secret `token` (redacted: printing or logging the object never shows it), when it
+ * expires, when the library refreshes it, and its type. Send it as `Authorization: <tokenType> <token>`, or let
+ * `BearerToken` do that.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -16,18 +16,27 @@ import * as Option from "effect/Option"
 import { InvalidArgumentError } from "./IdentityError.js"
 
 /**
+ * The authority host of the global Azure cloud, `https://login.microsoftonline.com`: pass it as a credential's
+ * `authorityHost` option or in `AZURE_AUTHORITY_HOST`. It is the default.
+ *
  * @since 0.1.0
  * @category clouds
  */
 export const AzurePublicCloud = "https://login.microsoftonline.com"
 
 /**
+ * The authority host of the Azure China cloud (21Vianet), `https://login.chinacloudapi.cn`: pass it as a credential's
+ * `authorityHost` option or in `AZURE_AUTHORITY_HOST`.
+ *
  * @since 0.1.0
  * @category clouds
  */
 export const AzureChina = "https://login.chinacloudapi.cn"
 
 /**
+ * The authority host of the Azure US Government cloud, `https://login.microsoftonline.us`: pass it as a credential's
+ * `authorityHost` option or in `AZURE_AUTHORITY_HOST`.
+ *
  * @since 0.1.0
  * @category clouds
  */

@@ -46,6 +46,10 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `make` and `layer`: `tenantId`, `clientId`, the `authorizationCode` your redirect received and the
+ * `redirectUri` it was sent to are required; `clientSecret` (a confidential app) and `codeVerifier` (PKCE) are needed
+ * when the app registration or the authorization request used them.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -69,6 +73,9 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"AuthorizationCodeCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -99,6 +106,10 @@ const explain = (error: UserTokens.GrantError): UserTokens.GrantError =>
     : error
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient`; it never fails: a problem with the options surfaces
+ * from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -130,6 +141,10 @@ export const make = (
     }))
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` (`effect-azure-identity/node`'s `layer` provides it); it never fails to build: a
+ * problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -52,12 +52,18 @@ import * as Tool from "./internal/developerTool.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The credential's name, `"AzureCliCredential"`: the `name` of its service and the `credential` of its errors (and of
+ * the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "AzureCliCredential"
 
 /**
+ * The options of `make` and `layer`, all optional: by default the CLI's current tenant and subscription, `az` from
+ * `PATH`, and a 10-second limit per run.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -175,6 +181,10 @@ export const interpret = (
 }
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `CommandExecutor`; it never fails: a problem with the options
+ * surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -207,6 +217,10 @@ export const make = (
   }, options)
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `CommandExecutor` (`effect-azure-identity/node`'s `layer` provides it); it never fails to
+ * build: a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -60,12 +60,19 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The credential's name, `"AzurePipelinesCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "AzurePipelinesCredential"
 
 /**
+ * The options of `make` and `layer`: the service connection's `tenantId`, `clientId` and `serviceConnectionId`, and the
+ * job's `systemAccessToken` (`$(System.AccessToken)`) are required; the OIDC request URI defaults to
+ * `SYSTEM_OIDCREQUESTURI`. `layerConfig` reads them all from the pipeline's variables.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -231,6 +238,10 @@ const missing = (what: string, variable: string) =>
   `${what} was not given: set the option, or ${variable} (outside Azure Pipelines this credential cannot work)`
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient`; it never fails: a problem with the options surfaces
+ * from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -324,6 +335,10 @@ export const make = (
   })
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` (`effect-azure-identity/node`'s `layer` provides it); it never fails to build: a
+ * problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

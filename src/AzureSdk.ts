@@ -447,6 +447,8 @@ export const createCredential = <E = never>(
 // -----------------------------------------------------------------------------
 
 /**
+ * The options of `makeFromTokenCredential` and `fromTokenCredential`: the name the wrapped credential reports.
+ *
  * @since 0.1.0
  * @category models
  */

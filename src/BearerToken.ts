@@ -56,6 +56,9 @@ import { safeUrl } from "./internal/http.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * What to ask the credential for: the `scopes` of the resource called (required), and optionally another `tenantId` and
+ * Continuous Access Evaluation (`enableCae`).
+ *
  * @since 0.1.0
  * @category models
  */

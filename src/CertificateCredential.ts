@@ -72,6 +72,9 @@ export type CertificateSource =
   }
 
 /**
+ * The options every certificate source shares: the app's `tenantId` and `clientId` are required; the rest (certificate
+ * password, `x5c` chain, signing algorithm, authority, tenants, retries, regional authority) have defaults.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -103,6 +106,9 @@ export interface CommonOptions {
 }
 
 /**
+ * The options of `make` and `layer`: {@link CommonOptions} plus where the certificate is, either `certificatePath` (a
+ * PEM file) or `certificate` (PEM text), never both.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -119,12 +125,19 @@ export interface ConfigOptions extends CommonOptions {
 }
 
 /**
+ * The credential's name, `"CertificateCredential"`: the `name` of its service and the `credential` of its errors (and
+ * of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "CertificateCredential"
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient` and `FileSystem`; it never fails: a problem with the
+ * options surfaces from `getToken`. The `FileSystem` reads `certificatePath`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -141,6 +154,10 @@ export const make = (
   })
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` and `FileSystem` (`effect-azure-identity/node`'s `layer` provides them); it
+ * never fails to build: a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -50,12 +50,18 @@ import * as Peek from "./internal/peek.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The chain's default name, `"ChainedTokenCredential"`: the `credential` of its errors and the `name` of its service
+ * when the `name` option is not given.
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "ChainedTokenCredential"
 
 /**
+ * The options of `makeWith` and `layerWith`, both optional: a name for errors and spans, and whether to remember the
+ * winning link.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -47,6 +47,10 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `make` and `layer`: the app's `tenantId` and `clientId`, and `getAssertion`, the effect that returns a
+ * fresh client assertion (a signed JWT) for each network token request; its failure `E` fails the request with
+ * `CredentialUnavailableError` (an error of this library passes through unchanged).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -74,6 +78,9 @@ export interface Options<E = never> {
 }
 
 /**
+ * The credential's name, `"ClientAssertionCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -93,6 +100,10 @@ const describeFailure = (error: unknown): string => {
 }
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient`; it never fails: a problem with the options surfaces
+ * from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -122,6 +133,10 @@ export const make = <E>(
     ))
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` (`effect-azure-identity/node`'s `layer` provides it); it never fails to build: a
+ * problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

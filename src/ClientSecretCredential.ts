@@ -40,6 +40,10 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `make` and `layer`: the app registration's `tenantId`, `clientId` and `clientSecret` are required; the
+ * authority, allowed tenants, retries and regional authority have defaults. `layerConfig` reads them from `Config`
+ * instead.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -66,12 +70,19 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"ClientSecretCredential"`: the `name` of its service and the `credential` of its errors (and
+ * of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "ClientSecretCredential"
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient`; it never fails: a problem with the options surfaces
+ * from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -91,6 +102,10 @@ export const make = (
   })
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` (`effect-azure-identity/node`'s `layer` provides it); it never fails to build: a
+ * problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -100,6 +115,23 @@ export const layer = (options: Options): Layer.Layer<TokenCredential.TokenCreden
 /**
  * Reads the options from `Config`; by default `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET`.
  * Missing configuration does not fail the layer: `getToken` fails with `CredentialUnavailableError` naming it.
+ *
+ * Pass a `Config` per option to read other names or sources:
+ *
+ * @example
+ * ```ts
+ * import { Config, Effect, Layer } from "effect"
+ * import { ClientSecretCredential, TokenCredential } from "effect-azure-identity"
+ * import * as IdentityNode from "effect-azure-identity/node"
+ *
+ * const CredentialLive = ClientSecretCredential.layerConfig({
+ *   tenantId: Config.string("MYAPP_TENANT_ID"),
+ *   clientId: Config.string("MYAPP_CLIENT_ID"),
+ *   clientSecret: Config.redacted("MYAPP_CLIENT_SECRET")
+ * }).pipe(Layer.provide(IdentityNode.layer))
+ *
+ * TokenCredential.getToken("https://vault.azure.net/.default").pipe(Effect.provide(CredentialLive))
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -65,6 +65,9 @@ import * as TokenCredential from "./TokenCredential.js"
 import * as WorkloadIdentityCredential from "./WorkloadIdentityCredential.js"
 
 /**
+ * The chain's name, `"DefaultAzureCredential"`: the `name` of its service and the `credential` of its errors (a token
+ * it returns names the member that produced it).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -87,6 +90,9 @@ export const members = [
 ] as const
 
 /**
+ * The name of one member of the chain (one of {@link members}), as the `exclude` option and `AZURE_TOKEN_CREDENTIALS`
+ * take it.
+ *
  * @since 0.1.0
  * @category members
  */
@@ -118,6 +124,10 @@ export const devMembers: ReadonlyArray<Member> = [
 ]
 
 /**
+ * The options of `make` and `layer`, all optional: members to `exclude`, the identities to use (managed and workload
+ * identity client ids), settings shared by the members, and more options per member. Most settings default to the
+ * environment variables each member reads.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -194,6 +204,10 @@ const unavailable = (reason: string): TokenCredential.Service =>
   TokenCredential.make(name, () => Effect.fail(new CredentialUnavailableError({ credential: name, reason })))
 
 /**
+ * Builds the chain's `TokenCredential` service in the current scope (every member is built in it), after reading
+ * `AZURE_TOKEN_CREDENTIALS` through `Config`. Needs `HttpClient`, `FileSystem` and `CommandExecutor`; it never fails:
+ * an invalid selection or a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -84,6 +84,10 @@ export interface DeviceCodeInfo {
 }
 
 /**
+ * The options of `make`, `makeUser` and `layer`, all optional: by default the `organizations` tenant, the developer
+ * sign-on app, and a prompt that logs the device code message to the console. Pass `authenticationRecord` and
+ * `disableAutomaticAuthentication` to reuse an earlier sign-in silently.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -114,6 +118,9 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"DeviceCodeCredential"`: the `name` of its service and the `credential` of its errors (and of
+ * the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -326,6 +333,10 @@ export const makeUser = (
     }))
 
 /**
+ * Builds the credential's `TokenCredential` service alone (see `makeUser` for the `UserCredential` face too), in the
+ * current scope, which its token cache lives in. Needs `HttpClient`; it never fails: a problem with the options
+ * surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */

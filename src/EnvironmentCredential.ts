@@ -53,6 +53,9 @@ import * as TokenCredential from "./TokenCredential.js"
 import * as UsernamePasswordCredential from "./UsernamePasswordCredential.js"
 
 /**
+ * The credential's name, `"EnvironmentCredential"`: the `name` of its service and the `credential` of its errors (and
+ * of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -76,12 +79,17 @@ export const variables = [
 ] as const
 
 /**
+ * The name of one environment variable this credential reads (one of {@link variables}).
+ *
  * @since 0.1.0
  * @category config
  */
 export type Variable = typeof variables[number]
 
 /**
+ * The options of `make` and `layer`, all optional: the credential itself comes from the environment variables ({@link
+ * variables}); these only set what the variables do not (authority, allowed tenants, retries).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -294,6 +302,10 @@ const rename = (source: string) => (error: IdentityError): IdentityError => {
 }
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient` and `FileSystem`; it never fails: a problem with the
+ * options surfaces from `getToken`. The `FileSystem` reads `AZURE_CLIENT_CERTIFICATE_PATH`.
+ *
  * @since 0.1.0
  * @category constructors
  */

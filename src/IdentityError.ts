@@ -50,12 +50,17 @@ export const ReasonCode = Schema.Literal(
 )
 
 /**
+ * One of the machine-readable reasons of {@link ReasonCode}, as an error's `code` holds it.
+ *
  * @since 0.1.0
  * @category models
  */
 export type ReasonCode = typeof ReasonCode.Type
 
 /**
+ * The credential cannot even try: it is not configured, its endpoint or tool is absent, or nothing answered. `reason`
+ * says what to do; a chain moves on to its next link.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -99,6 +104,10 @@ export class InvalidArgumentError extends Schema.TaggedError<InvalidArgumentErro
 }
 
 /**
+ * The authority answered and refused (an OAuth error such as `invalid_client`, with its codes and correlation id) or
+ * answered with something unusable. A chain stops here: a configured credential that fails must not fall through to
+ * another identity.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -128,6 +137,10 @@ export class ClientAuthenticationError extends Schema.TaggedError<ClientAuthenti
 }
 
 /**
+ * A user has to sign in (again): the credential cannot get a token silently, e.g. `disableAutomaticAuthentication` is
+ * set or the refresh token was revoked. Call `UserCredential.authenticate` with `scopes` (and `claims`, when given); a
+ * chain moves on to its next link.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -159,12 +172,17 @@ export const LinkError = Schema.Union(
 )
 
 /**
+ * The error of one link of a chain: unavailable, refused, or needing a user sign-in.
+ *
  * @since 0.1.0
  * @category errors
  */
 export type LinkError = CredentialUnavailableError | ClientAuthenticationError | AuthenticationRequiredError
 
 /**
+ * Every link of a chain (`ChainedTokenCredential`, `DefaultAzureCredential`) failed: `errors` holds each link's error
+ * in chain order, and the message lists them with what to fix.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -203,6 +221,9 @@ export class ChainedAuthenticationError extends Schema.TaggedError<ChainedAuthen
 export type IdentityError = LinkError | ChainedAuthenticationError
 
 /**
+ * The schema of the `IdentityError` type: decodes or encodes any of the four errors, e.g. to send one across a process
+ * boundary.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -223,6 +244,8 @@ export const isChainContinuable = (error: IdentityError): boolean =>
   error._tag === "CredentialUnavailableError" || error._tag === "AuthenticationRequiredError"
 
 /**
+ * Whether a value is one of the four errors of this module, checked by its `_tag`.
+ *
  * @since 0.1.0
  * @category guards
  */

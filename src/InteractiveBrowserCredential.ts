@@ -62,6 +62,9 @@ import type * as TokenCredential from "./TokenCredential.js"
 import type * as UserCredential from "./UserCredential.js"
 
 /**
+ * The credential's name, `"InteractiveBrowserCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -92,6 +95,10 @@ export const defaultTimeout: Duration.Duration = Duration.minutes(5)
 export type Prompt = "select_account" | "login" | "consent" | "none"
 
 /**
+ * The options of `make`, `makeUser` and `layer`, all optional: by default the record's tenant and app, else the
+ * `organizations` tenant and the developer sign-on app, a redirect to `http://localhost` on a free port, and the system
+ * browser. Pass `authenticationRecord` and `disableAutomaticAuthentication` to reuse an earlier sign-in silently.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -147,6 +154,9 @@ export class BrowserOpenError extends Schema.TaggedError<BrowserOpenError>(
 }
 
 /**
+ * What a {@link BrowserOpener} does: show the user the sign-in page at a URL, or fail with `BrowserOpenError` (the
+ * credential then fails with `CredentialUnavailableError`).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -188,6 +198,10 @@ export const systemBrowserOpener: Effect.Effect<BrowserOpenerService, never, Com
   })
 
 /**
+ * Provides {@link BrowserOpener} as the system browser ({@link systemBrowserOpener}); needs a `CommandExecutor`. The
+ * credential uses the system browser already when no `BrowserOpener` is given: provide this to make that explicit, or
+ * another layer of the tag to print the URL or drive a browser in tests.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -392,6 +406,10 @@ export const makeUser = (
   })
 
 /**
+ * Builds the credential's `TokenCredential` service alone (see `makeUser` for the `UserCredential` face too), in the
+ * current scope, which its token cache lives in. Needs `HttpClient`, `CommandExecutor` and `LoopbackServer`; it never
+ * fails: a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -12,6 +12,9 @@ import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
 /**
+ * What a {@link LoopbackServer} does: start an HTTP server on the loopback interface, where
+ * `InteractiveBrowserCredential` receives the sign-in redirect.
+ *
  * @since 0.1.0
  * @category models
  */

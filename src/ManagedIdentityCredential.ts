@@ -76,6 +76,10 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `make`, `layer` and `layerConfig`, all optional: without any, the system-assigned identity of the
+ * host. Give one of `clientId`, `objectId` or `resourceId` for a user-assigned identity; the rest tune the IMDS probe,
+ * the Azure Arc key file and the retries.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -120,6 +124,9 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"ManagedIdentityCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -290,6 +297,11 @@ export const make = (
   }).pipe(Effect.annotateLogs("module", name))
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` and `FileSystem` (`effect-azure-identity/node`'s `layer` provides them); it
+ * never fails to build: a problem with the options surfaces from `getToken`. Service Fabric needs a `PinnedHttpClient`
+ * too (the node layer provides it).
+ *
  * @since 0.1.0
  * @category layers
  */

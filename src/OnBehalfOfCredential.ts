@@ -85,12 +85,17 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"OnBehalfOfCredential"`: the `name` of its service and the `credential` of its errors (and of
+ * the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
 export const name = "OnBehalfOfCredential"
 
 /**
+ * The OAuth `grant_type` of the on-behalf-of request (the JWT bearer grant), as sent to the token endpoint.
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -120,6 +125,10 @@ const assertionKey = (assertion: Redacted.Redacted<string>): string =>
   `obo:${createHash("sha256").update(Redacted.value(assertion)).digest("base64url")}`
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient`; it never fails: a problem with the options surfaces
+ * from `getToken`. A certificate file is read through the `FileSystem` of the context, when there is one.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -207,6 +216,10 @@ export const make = (
   }).pipe(Effect.annotateLogs("module", name))
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` (`effect-azure-identity/node`'s `layer` provides it); it never fails to build: a
+ * problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

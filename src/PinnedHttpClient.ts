@@ -18,6 +18,8 @@ import type * as Scope from "effect/Scope"
 import { InvalidArgumentError } from "./IdentityError.js"
 
 /**
+ * A certificate thumbprint: the hash of its DER encoding, SHA-1 or SHA-256, in upper-case hex.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -29,6 +31,8 @@ export interface Thumbprint {
 }
 
 /**
+ * What a {@link PinnedHttpClient} does: make an `HttpClient` that trusts only the certificate with a given thumbprint.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -42,6 +46,9 @@ export interface Service {
 }
 
 /**
+ * The service that makes certificate-pinned clients; `effect-azure-identity/node` provides it.
+ * `ManagedIdentityCredential` looks for it to reach Service Fabric's endpoint.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -59,6 +59,10 @@ import { TokenCache, TokenCacheError } from "./TokenCache.js"
 import type * as TokenCacheModule from "./TokenCache.js"
 
 /**
+ * The options of `make` and `layer`: the Redis connection (`url`, or your own ioredis `client`), the `encryptionKey`
+ * (or `allowUnencrypted: true`, one of which is required), the key prefix, timeouts, and the lock that makes one
+ * process of the fleet refresh a token.
+ *
  * @since 0.1.0
  * @category models
  */

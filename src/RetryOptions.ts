@@ -28,6 +28,9 @@
  */
 
 /**
+ * How a credential retries its HTTP requests (its `retryPolicy` option): attempts, backoff delays, overall and
+ * per-attempt time limits, and which statuses are retried. Every field is optional; the defaults are the credential's.
+ *
  * @since 0.1.0
  * @category models
  */

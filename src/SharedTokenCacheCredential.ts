@@ -61,6 +61,9 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The credential's name, `"SharedTokenCacheCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -107,6 +110,10 @@ export interface LockOptions {
 }
 
 /**
+ * The options of `make`, `layer` and `layerConfig`, all optional: which account of the shared cache to use (`username`,
+ * `tenantId` or an `authenticationRecord`), where the cache file is, and how long to wait for its lock. The cache file
+ * defaults to `~/.IdentityService/msal.cache`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -258,6 +265,10 @@ const isInvalidGrant = (error: ClientAuthenticationError) =>
   (error.errorCodes ?? []).some((c) => [70008, 700082, 50173, 700084, 50076, 50079, 50158].includes(c))
 
 /**
+ * Builds the credential's `TokenCredential` service in the current scope, which its token cache lives in: for composing
+ * services by hand (most programs use `layer`). Needs `HttpClient` and `FileSystem`; it never fails: a problem with the
+ * options surfaces from `getToken`. The `FileSystem` reads the MSAL cache file and takes its lock.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -487,6 +498,10 @@ export const make = (
   }).pipe(Effect.annotateLogs("module", name))
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided and an account is chosen). Needs `HttpClient` and `FileSystem` (`effect-azure-identity/node`'s
+ * `layer` provides them); it never fails to build: a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

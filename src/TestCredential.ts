@@ -63,6 +63,8 @@ export interface Token {
 }
 
 /**
+ * A scripted token with this value and lifetime, for `outcomes` or `respond`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -94,6 +96,9 @@ export interface Call {
 }
 
 /**
+ * The options of `make` and `layer`, all optional: the credential's name, the token it returns by default and its
+ * lifetime, or the outcome of each call (`outcomes` in order, or `respond` per call).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -126,6 +131,9 @@ export interface Service {
 }
 
 /**
+ * The recorder of a test credential: read the calls made to `getToken`, or forget them. Provided by `layer` beside
+ * `TokenCredential`.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -131,6 +131,9 @@ export interface Service {
 }
 
 /**
+ * The recorder of a test client: read the requests sent, or forget them. Provided beside `HttpClient` by `layer` (and
+ * by the `layer` of {@link unsafeMake}'s result).
+ *
  * @since 0.1.0
  * @category tags
  */

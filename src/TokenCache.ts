@@ -193,6 +193,8 @@ export interface Service {
 export const TokenCacheError: typeof IdentityError.TokenCacheError = IdentityError.TokenCacheError
 
 /**
+ * The error of a backend that refuses to work (see the value of the same name).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -245,12 +247,18 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
 })
 
 /**
+ * Provides a memory {@link TokenCache} ({@link makeMemory}): one cache for every credential layer it is provided to,
+ * instead of one per layer. Tokens are lost when the process ends.
+ *
  * @since 0.1.0
  * @category layers
  */
 export const layerMemory: Layer.Layer<TokenCache> = Layer.effect(TokenCache, makeMemory)
 
 /**
+ * The options of `makeKeyValueStore` and `layerKeyValueStore`: an `encryptionKey`, or `allowUnencrypted: true` (one of
+ * the two is required), and the prefix of the keys.
+ *
  * @since 0.1.0
  * @category models
  */

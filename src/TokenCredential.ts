@@ -27,6 +27,8 @@ import type { AccessToken } from "./AccessToken.js"
 import type { IdentityError } from "./IdentityError.js"
 
 /**
+ * The options of one `getToken` call, all optional: another tenant, a claims challenge, Continuous Access Evaluation.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -40,6 +42,9 @@ export interface GetTokenOptions {
 }
 
 /**
+ * What every credential is: a name and `getToken`, which returns a token for the scopes or fails with an
+ * `IdentityError`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -66,6 +71,9 @@ export interface ToolOutput {
 }
 
 /**
+ * The credential of the context: every credential module's `layer` provides it, and {@link getToken}, `BearerToken` and
+ * the Azure SDK bridge use it.
+ *
  * @since 0.1.0
  * @category tags
  */

@@ -31,6 +31,8 @@ import type { IdentityError } from "./IdentityError.js"
 import type * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `authenticate`, both optional: another tenant to sign in to, and a claims challenge to satisfy.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -42,6 +44,8 @@ export interface AuthenticateOptions {
 }
 
 /**
+ * What a user credential offers besides `getToken`: `authenticate` (sign in now) and `record` (the account signed in).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -73,6 +77,9 @@ export interface Services {
 }
 
 /**
+ * The user credential of the context: the `layer` of `InteractiveBrowserCredential`, `DeviceCodeCredential` and
+ * `UsernamePasswordCredential` provides it beside `TokenCredential`.
+ *
  * @since 0.1.0
  * @category tags
  */

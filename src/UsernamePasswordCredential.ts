@@ -43,6 +43,9 @@ import type * as TokenCredential from "./TokenCredential.js"
 import type * as UserCredential from "./UserCredential.js"
 
 /**
+ * The options of `make`, `makeUser`, `layer` and `layerConfig`: `tenantId`, `clientId`, `username` and `password` are
+ * required; `clientSecret` is needed for a confidential app.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -73,6 +76,9 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"UsernamePasswordCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -118,6 +124,10 @@ export const makeUser = (
   )
 
 /**
+ * Builds the credential's `TokenCredential` service alone (see `makeUser` for the `UserCredential` face too), in the
+ * current scope, which its token cache lives in. Needs `HttpClient`; it never fails: a problem with the options
+ * surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category constructors
  */

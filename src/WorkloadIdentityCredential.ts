@@ -42,6 +42,10 @@ import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**
+ * The options of `make`, `layer` and `layerConfig`, all optional: the tenant, client id and federated token file
+ * default to `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_FEDERATED_TOKEN_FILE` (as AKS workload identity sets
+ * them).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -61,6 +65,9 @@ export interface Options {
 }
 
 /**
+ * The credential's name, `"WorkloadIdentityCredential"`: the `name` of its service and the `credential` of its errors
+ * (and of the tokens a chain returns).
+ *
  * @since 0.1.0
  * @category names
  */
@@ -115,6 +122,10 @@ export const make = (
   makeWith(options, true)
 
 /**
+ * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when
+ * one is provided). Needs `HttpClient` and `FileSystem` (`effect-azure-identity/node`'s `layer` provides them); it
+ * never fails to build: a problem with the options surfaces from `getToken`.
+ *
  * @since 0.1.0
  * @category layers
  */

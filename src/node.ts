@@ -121,6 +121,9 @@ const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
 ).pipe(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher), Layer.provide(NodeHttpClient.dispatcherLayer))
 
 /**
+ * Every service the credentials need on Node.js, in one layer: `HttpClient` (undici), `FileSystem`, `Path`,
+ * `CommandExecutor`, `PinnedHttpClient` and `LoopbackServer`. Provide it to your credential layer.
+ *
  * @since 0.1.0
  * @category layers
  */

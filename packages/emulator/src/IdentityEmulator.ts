@@ -89,6 +89,9 @@ export interface App {
 }
 
 /**
+ * A user account the emulator signs in for the user flows; a user without `password` cannot sign in with one
+ * (username/password grant, sign-in page).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -114,6 +117,8 @@ export interface ManagedIdentity {
 }
 
 /**
+ * The name of one of the emulator's routes (one of {@link routes}), for injecting a fault.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -144,6 +149,9 @@ export interface Fault {
 }
 
 /**
+ * The options of `make` and `layer`, all optional: where to listen, the tenants, apps, users and managed identities it
+ * knows (one app and one user by default), token lifetimes, TLS, and faults to inject.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -199,6 +207,8 @@ export type Scenario =
   | "all"
 
 /**
+ * Every {@link Scenario}, e.g. to run one test per scenario.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -215,6 +225,9 @@ export const scenarios: ReadonlyArray<Scenario> = [
 ]
 
 /**
+ * The URLs of the emulator's endpoints: Entra ID's (token, device code, authorize, OpenID configuration), the
+ * managed-identity hosts' (IMDS, App Service, Cloud Shell, Azure Arc) and Azure Pipelines' OIDC endpoint.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -250,6 +263,9 @@ export interface RecordedRequest {
 }
 
 /**
+ * The emulator could not start (invalid options, e.g. no app, or a file it could not write) or a `Service` method was
+ * asked for an unknown app or user; `reason` says which.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -260,6 +276,9 @@ export class EmulatorError extends Data.TaggedError("EmulatorError")<{ readonly 
 }
 
 /**
+ * A running emulator: its URL and endpoints, the credentials it registered, the environment for each scenario, and
+ * controls for tests (mint tokens, approve device codes, inject faults, read the requests it received, verify a token).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -339,6 +358,8 @@ export interface Service {
 }
 
 /**
+ * The running emulator of the context, provided by {@link layer}.
+ *
  * @since 0.1.0
  * @category tags
  */

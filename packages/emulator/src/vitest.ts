@@ -35,6 +35,9 @@ import * as Layer from "effect/Layer"
 import * as IdentityEmulator from "./IdentityEmulator.js"
 
 /**
+ * The options of `layer` and `describe`, both optional: the scenario whose variables the credential reads, and the
+ * emulator's options.
+ *
  * @since 0.1.0
  * @category models
  */
