@@ -7,7 +7,6 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import {
   AzureCliCredential,
   AzureSdk,
@@ -22,6 +21,7 @@ import {
 import { captureLogs, failureOf, setNow, withEnv } from "./support/helpers.js"
 import { mockExecutor, notFound, output } from "./support/mockCommand.js"
 import { json, mockHttp, reset, tokenBody } from "./support/mockHttp.js"
+import { recordingTracer } from "./support/tracing.js"
 
 const SCOPE = "https://vault.azure.net/.default"
 const IMDS = "http://127.0.0.1:9"
@@ -187,33 +187,7 @@ describe("diagnostics", () => {
   })
 
   it.effect("spans: every credential names its attributes azure.identity.*, and no span holds the token", () => {
-    const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-    const tracer = Tracer.make({
-      span: (name, parent, context, links, startTime, kind) => {
-        const attributes = new Map<string, unknown>()
-        spans.push({ name, attributes })
-        return {
-          _tag: "Span",
-          name,
-          spanId: String(spans.length),
-          traceId: "trace",
-          parent,
-          context,
-          status: { _tag: "Started", startTime },
-          attributes,
-          links,
-          sampled: true,
-          kind,
-          end: () => {},
-          attribute: (key, value) => {
-            attributes.set(key, value)
-          },
-          event: () => {},
-          addLinks: () => {}
-        }
-      },
-      context: (f) => f()
-    })
+    const { spans, tracer } = recordingTracer()
     const cli = JSON.stringify({ accessToken: "span-secret-token", expires_on: 1_900_000_000, tokenType: "Bearer" })
     const exec = mockExecutor(() => output(cli))
     const layer = ChainedTokenCredential.layer(

@@ -11,7 +11,6 @@ import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Tracer from "effect/Tracer"
 import type { TokenCredential } from "../src/index.js"
 import {
   AuthorizationCodeCredential,
@@ -26,6 +25,7 @@ import * as Scrub from "../src/internal/scrub.js"
 import { captureLogs, withCredentialOver } from "./support/helpers.js"
 import type { Answer, Recorded } from "./support/mockHttp.js"
 import { json, text, tokenBody } from "./support/mockHttp.js"
+import { recordingTracer } from "./support/tracing.js"
 
 const TENANT = "11111111-2222-3333-4444-555555555555"
 const CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -101,45 +101,6 @@ const answerOf = (echo: string, path: Path): Answer => {
       // the server itself cuts the echo: a title holds only the first characters of a secret
       return text(400, `<title>${"x".repeat(90)}${echo}</title>`)
   }
-}
-
-/** A test tracer recording every span's attributes and exit. */
-const recordingTracer = () => {
-  const spans: Array<{ name: string; attributes: Map<string, unknown>; exit?: Exit.Exit<unknown, unknown> }> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
-      const record: { name: string; attributes: Map<string, unknown>; exit?: Exit.Exit<unknown, unknown> } = {
-        name,
-        attributes: new Map()
-      }
-      spans.push(record)
-      return {
-        _tag: "Span",
-        name,
-        spanId: String(spans.length),
-        traceId: "trace",
-        parent,
-        context,
-        status: { _tag: "Started", startTime },
-        attributes: record.attributes,
-        links,
-        sampled: true,
-        kind,
-        end: (_, exit) => {
-          record.exit = exit
-        },
-        attribute: (key, value) => {
-          record.attributes.set(key, value)
-        },
-        event: (eventName, _, attributes) => {
-          record.attributes.set(`event:${eventName}`, attributes)
-        },
-        addLinks: () => {}
-      }
-    },
-    context: (f) => f()
-  })
-  return { spans, tracer }
 }
 
 interface Case {
@@ -307,6 +268,7 @@ describe("secrets never reach an error, a log or a span", () => {
             ...spans.flatMap((span) => [
               span.name,
               JSON.stringify([...span.attributes]),
+              JSON.stringify(span.events),
               span.exit === undefined || Exit.isSuccess(span.exit) ? "" : Cause.pretty(span.exit.cause)
             ])
           ]
@@ -367,6 +329,7 @@ describe("managed identity secrets never reach an error, a log or a span", () =>
           ...logs.lines,
           ...spans.flatMap((span) => [
             JSON.stringify([...span.attributes]),
+            JSON.stringify(span.events),
             span.exit === undefined || Exit.isSuccess(span.exit) ? "" : Cause.pretty(span.exit.cause)
           ])
         ]

@@ -1,12 +1,21 @@
+import type * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 
-/** A tracer that keeps every span's attributes. */
+/** A span as the recording tracer keeps it. */
+export interface RecordedSpan {
+  readonly name: string
+  readonly attributes: Map<string, unknown>
+  readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> | undefined }>
+  exit?: Exit.Exit<unknown, unknown>
+}
+
+/** A tracer that keeps every span: its name, attributes, events and exit. */
 export const recordingTracer = () => {
-  const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+  const spans: Array<RecordedSpan> = []
   const tracer = Tracer.make({
     span: (name, parent, context, links, startTime, kind) => {
-      const attributes = new Map<string, unknown>()
-      spans.push({ name, attributes })
+      const record: RecordedSpan = { name, attributes: new Map(), events: [] }
+      spans.push(record)
       return {
         _tag: "Span",
         name,
@@ -15,15 +24,19 @@ export const recordingTracer = () => {
         parent,
         context,
         status: { _tag: "Started", startTime },
-        attributes,
+        attributes: record.attributes,
         links,
         sampled: true,
         kind,
-        end: () => {},
-        attribute: (key, value) => {
-          attributes.set(key, value)
+        end: (_, exit) => {
+          record.exit = exit
         },
-        event: () => {},
+        attribute: (key, value) => {
+          record.attributes.set(key, value)
+        },
+        event: (eventName, _, attributes) => {
+          record.events.push({ name: eventName, attributes })
+        },
         addLinks: () => {}
       }
     },

@@ -19,6 +19,7 @@ import type * as Path from "@effect/platform/Path"
 import type * as Terminal from "@effect/platform/Terminal"
 import * as AuthorityHost from "effect-azure-identity/AuthorityHost"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -135,15 +136,19 @@ export const rootCommand = Command.make("effect-azure-identity").pipe(
 /** @internal */
 export const cli = Command.run(rootCommand, { name: "effect-azure-identity", version: libraryVersion })
 
+/** `NO_COLOR` (https://no-color.org), read through `Config` like every other setting; unset reads as "". */
+const noColor: Effect.Effect<string> = Config.string("NO_COLOR").pipe(
+  Config.withDefault(""),
+  Effect.orElseSucceed(() => "")
+)
+
 /**
- * Whether a stream may carry colours: a terminal, and `NO_COLOR` unset or empty (https://no-color.org).
+ * Whether a stream may carry colours: a terminal, and `NO_COLOR` (`noColorValue`) unset or empty.
  *
  * @internal
  */
-export const colours = (
-  stream: { readonly isTTY?: boolean | undefined },
-  env: Readonly<Record<string, string | undefined>> = process.env
-): boolean => stream.isTTY === true && (env.NO_COLOR === undefined || env.NO_COLOR === "")
+export const colours = (stream: { readonly isTTY?: boolean | undefined }, noColorValue: string): boolean =>
+  stream.isTTY === true && noColorValue === ""
 
 const plain = (args: ReadonlyArray<unknown>) =>
   args.map((a) => (typeof a === "string" ? stripVTControlCharacters(a) : a))
@@ -152,9 +157,9 @@ const plain = (args: ReadonlyArray<unknown>) =>
  * The current console with ANSI escapes removed from what goes to a stream that may not carry colours: `@effect/cli`
  * renders help and its errors with escapes and has no setting for it.
  */
-const withPlainOutput = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-  const out = colours(process.stdout)
-  const err = colours(process.stderr)
+const withPlainOutput = (noColorValue: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const out = colours(process.stdout, noColorValue)
+  const err = colours(process.stderr, noColorValue)
   if (out && err) return self
   return Effect.flatMap(Effect.console, (base) => {
     const toOut = (f: (...args: ReadonlyArray<unknown>) => void) => (...args: ReadonlyArray<unknown>) =>
@@ -187,6 +192,12 @@ const withPlainOutput = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<number, never, NodeServices | FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
+  Effect.flatMap(noColor, (noColorValue) => runWith(argv, noColorValue))
+
+const runWith = (
+  argv: ReadonlyArray<string>,
+  noColorValue: string
+): Effect.Effect<number, never, NodeServices | FileSystem.FileSystem | Path.Path | Terminal.Terminal> =>
   cli(argv).pipe(
     Effect.as(0),
     Effect.catchAllCause((cause) => {
@@ -200,10 +211,10 @@ export const run = (
       if (Cause.isInterruptedOnly(cause)) return Effect.succeed(130)
       return Effect.as(Console.error(`unexpected error (a bug): ${Cause.pretty(cause)}`), 70)
     }),
-    withPlainOutput,
+    withPlainOutput(noColorValue),
     // logs (e.g. a credential's warning) go to stderr: stdout is the command's output, `--json` must stay parseable
     Effect.provide(Logger.replace(
       Logger.defaultLogger,
-      Logger.prettyLogger({ stderr: true, colors: colours(process.stderr) })
+      Logger.prettyLogger({ stderr: true, colors: colours(process.stderr, noColorValue) })
     ))
   )
