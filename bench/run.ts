@@ -22,6 +22,7 @@ import * as Library from "../src/index.js"
 import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 import * as IdentityNode from "../src/node.js"
+import { makeRawClient } from "./rawClient.js"
 import type { Entry, Report, Row } from "./report.js"
 
 const dir = process.argv[2]!
@@ -424,36 +425,13 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     await oursRow(base, OURS, scopeList)
     // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
     if (PEERS) {
-      const agent = new https.Agent({ keepAlive: true, maxSockets: 1 })
-      const tokens = new Map<string, { token: string; expiresOnMillis: number }>()
-      const post = (scope: string) =>
-        new Promise<void>((resolve, reject) => {
-          const body = new URLSearchParams({
-            client_id: CLIENT,
-            client_secret: SECRET,
-            grant_type: "client_credentials",
-            scope
-          }).toString()
-          const req = https.request({
-            host: "127.0.0.1",
-            port,
-            method: "POST",
-            path: `/${TENANT}/oauth2/v2.0/token`,
-            agent,
-            headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) }
-          }, (res) => {
-            let text = ""
-            res.setEncoding("utf8")
-            res.on("data", (c) => (text += c))
-            res.on("end", () => {
-              const json = JSON.parse(text)
-              tokens.set(scope, { token: json.access_token, expiresOnMillis: Date.now() + json.expires_in * 1000 })
-              resolve()
-            })
-          })
-          req.on("error", reject)
-          req.end(body)
-        })
+      const { close, post } = makeRawClient({
+        protocol: "https",
+        port,
+        tenant: TENANT,
+        clientId: CLIENT,
+        clientSecret: SECRET
+      })
       for (const scope of warmList) await post(scope)
       const before = heapUsed()
       connections = 0
@@ -470,7 +448,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         cpuMillisPerOp: cpuMillis,
         heapBytesPerToken: perToken
       })
-      agent.destroy()
+      close()
     }
     // @azure/identity: its in-memory cache is searched linearly on every call (quadratic over distinct scopes:
     // 1000 take about 50 s here), so it gets the first AZURE_SCOPES only

@@ -16,11 +16,11 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { fork } from "node:child_process"
 import { writeFileSync } from "node:fs"
-import * as http from "node:http"
 import { Session } from "node:inspector/promises"
 import { resolve } from "node:path"
 import * as Current from "../src/index.js"
 import * as CurrentNode from "../src/node.js"
+import { makeRawClient } from "./rawClient.js"
 
 const N = Number(process.argv[2] ?? 1000)
 const ROUNDS = Number(process.argv[3] ?? 3)
@@ -57,36 +57,7 @@ const measure = async (run: () => Promise<void>) => {
 }
 
 // raw node:http, one keep-alive socket, tokens in a Map
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-const tokens = new Map<string, { token: string; expiresOnMillis: number }>()
-const post = (scope: string) =>
-  new Promise<void>((resolve, reject) => {
-    const body = new URLSearchParams({
-      client_id: "c",
-      client_secret: "s",
-      grant_type: "client_credentials",
-      scope
-    }).toString()
-    const req = http.request({
-      host: "127.0.0.1",
-      port,
-      method: "POST",
-      path: `/${TENANT}/oauth2/v2.0/token`,
-      agent,
-      headers: { "content-type": "application/x-www-form-urlencoded", "content-length": Buffer.byteLength(body) }
-    }, (res) => {
-      let text = ""
-      res.setEncoding("utf8")
-      res.on("data", (c) => (text += c))
-      res.on("end", () => {
-        const json = JSON.parse(text)
-        tokens.set(scope, { token: json.access_token, expiresOnMillis: Date.now() + json.expires_in * 1000 })
-        resolve()
-      })
-    })
-    req.on("error", reject)
-    req.end(body)
-  })
+const { close, post } = makeRawClient({ protocol: "http", port, tenant: TENANT, clientId: "c", clientSecret: "s" })
 
 type Library = { readonly index: typeof Current; readonly node: typeof CurrentNode }
 const libraries: Array<[string, Library]> = [["ours", { index: Current, node: CurrentNode }]]
@@ -158,5 +129,5 @@ const median = (xs: Array<number>) => xs.slice().sort((a, b) => a - b)[Math.floo
 console.log(
   `median CPU per request: ${Object.entries(cpu).map(([name, xs]) => `${name} ${median(xs).toFixed(3)} ms`).join(", ")}`
 )
-agent.destroy()
+close()
 child.kill()
