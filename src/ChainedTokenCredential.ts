@@ -182,20 +182,22 @@ export const makeWith = (
 
   // The link the chain would ask first (the remembered winner, else the first link) answers from its cache when it
   // can; anything else (no token there, another link's turn) goes through `getToken`.
-  const peek: Peek.Peek = (scopes, getTokenOptions, nowMillis) => {
-    const first = links[remember && winner !== undefined ? winner : 0]!
-    const token = Peek.of(first)?.(scopes, getTokenOptions, nowMillis)
-    return token === undefined || token.credential !== undefined ? token : { ...token, credential: first.name }
-  }
+  const firstLink = () => links[remember && winner !== undefined ? winner : 0]!
+  // (the Azure SDK adapter reads only the token and its expiry: its peek returns the link's token as it is)
+  const peek: Peek.Peek = (scopes, getTokenOptions, nowMillis) =>
+    Peek.of(firstLink())?.(scopes, getTokenOptions, nowMillis)
   // In a fiber too: a token the first link holds fresh is returned at once, without walking the chain (no span, no
-  // timing, no log: a cached token is the hot path of a service); everything else walks it.
+  // timing, no log: a cached token is the hot path of a service), named after its link as the walk names it;
+  // everything else walks the chain.
   const fastGetToken = (
     scopes: string | ReadonlyArray<string>,
     getTokenOptions?: TokenCredential.GetTokenOptions
   ): Effect.Effect<AccessToken, IdentityError> =>
     Effect.clockWith((clock) => {
-      const token = peek(scopes, getTokenOptions, clock.unsafeCurrentTimeMillis())
-      return token === undefined ? getToken(scopes, getTokenOptions) : Effect.succeed(token)
+      const first = firstLink()
+      const token = Peek.of(first)?.(scopes, getTokenOptions, clock.unsafeCurrentTimeMillis())
+      if (token === undefined) return getToken(scopes, getTokenOptions)
+      return Effect.succeed(token.credential === undefined ? { ...token, credential: first.name } : token)
     })
   return Peek.register(TokenCredential.make(chainName, fastGetToken), peek)
 }
