@@ -17,6 +17,9 @@ import * as Peek from "./peek.js"
 import * as Regional from "./regionalAuthority.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
+/** How many request shapes a credential remembers (in each of its two memo maps) before it starts them over. @internal */
+export const memoLimit = 1024
+
 /** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
 export interface Resolved {
   readonly credential: string
@@ -153,7 +156,12 @@ export const makeClientCredentials = (
       const regional = regionalEither.right
       const cache = yield* TokenCacheEngine.make({
         partition: `${credential}|${resolved.authorityHost}|${resolved.clientId}`,
-        name: credential
+        name: credential,
+        // the remembered cached path of one scope keeps nothing but its key: the request is read back from it
+        request: (key) => {
+          const { enableCae, scopes, tenantId } = TokenCacheEngine.parseKey(key)
+          return fetch(tenantId, scopes, mergeClaims(undefined, enableCae))
+        }
       })
       const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
         Effect.flatMap(regional.host(tenantId), (authorityHost) =>
@@ -170,23 +178,21 @@ export const makeClientCredentials = (
             )
           }).pipe(Effect.map((response: TokenResponse) => response.accessToken)))
       // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
-      // re-sorting and re-merging on every call, and runs an effect built once per request shape. Bounded; claims
-      // (always a network request) are not memoised. A single scope string without options (the common call) is
-      // looked up by the string itself: no key is built.
-      interface Memo {
-        readonly key: string
-        readonly get: Effect.Effect<AccessToken, ClientAuthenticationError | CredentialUnavailableError>
-      }
-      const memo = new Map<string, Memo>()
-      const plain = new Map<string, Memo>()
-      const remember = (map: Map<string, Memo>, memoKey: string, entry: Memo) => {
-        if (map.size >= 1024) map.clear()
-        map.set(memoKey, entry)
+      // re-sorting and re-merging on every call, and runs the effect `cache.cached` made for the request's key: the
+      // cache entry itself, so a remembered request costs a slot in one of these maps and nothing else. Bounded;
+      // claims (always a network request) are not memoised. A single scope string without options (the common
+      // call) is looked up by the string itself: no key is built.
+      type Cached = Effect.Effect<AccessToken, ClientAuthenticationError | CredentialUnavailableError>
+      const memo = new Map<string, Cached>()
+      const plain = new Map<string, Cached>()
+      const remember = (map: Map<string, Cached>, memoKey: string, cached: Cached) => {
+        if (map.size >= memoLimit) map.clear()
+        map.set(memoKey, cached)
       }
       const lookup = (
         scopes: string | ReadonlyArray<string>,
         getTokenOptions: TokenCredential.GetTokenOptions | undefined
-      ): Memo | CredentialUnavailableError => {
+      ): Cached | CredentialUnavailableError => {
         const noOptions = typeof scopes === "string" && getTokenOptions?.tenantId === undefined &&
           getTokenOptions?.enableCae !== true
         if (noOptions) {
@@ -208,12 +214,15 @@ export const makeClientCredentials = (
         const prepared = prepare(resolved, scopes, getTokenOptions)
         if (Either.isLeft(prepared)) return prepared.left
         const { scopes: list, tenantId } = prepared.right
-        const claims = mergeClaims(undefined, enableCae)
         const key = TokenCacheEngine.cacheKey(tenantId, list, enableCae)
-        const entry: Memo = { key, get: cache.get(key, () => fetch(tenantId, list, claims), false) }
-        if (memoKey === undefined) remember(plain, scopes as string, entry)
-        else remember(memo, memoKey, entry)
-        return entry
+        // Several scopes (rare: a token is for one resource) are requested in the caller's order, which the key
+        // (sorted) does not keep: their cached path keeps the request.
+        const cached = list.length === 1
+          ? cache.cached(key)
+          : cache.get(key, () => fetch(tenantId, list, mergeClaims(undefined, enableCae)), false)
+        if (memoKey === undefined) remember(plain, scopes as string, cached)
+        else remember(memo, memoKey, cached)
+        return cached
       }
       const hasClaims = (getTokenOptions: TokenCredential.GetTokenOptions | undefined) =>
         getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
@@ -231,13 +240,13 @@ export const makeClientCredentials = (
             true
           )
         }
-        const entry = lookup(scopes, getTokenOptions)
-        return entry instanceof CredentialUnavailableError ? Effect.fail(entry) : entry.get
+        const cached = lookup(scopes, getTokenOptions)
+        return cached instanceof CredentialUnavailableError ? Effect.fail(cached) : cached
       })
       return Peek.register(service, (scopes, getTokenOptions, nowMillis) => {
         if (hasClaims(getTokenOptions)) return undefined
-        const entry = lookup(scopes, getTokenOptions)
-        return entry instanceof CredentialUnavailableError ? undefined : cache.peekFresh(entry.key, nowMillis)
+        const cached = lookup(scopes, getTokenOptions)
+        return cached instanceof CredentialUnavailableError ? undefined : cache.peekCached(cached, nowMillis)
       })
     })
   ).pipe(Effect.annotateLogs("module", credential))

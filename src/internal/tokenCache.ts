@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
@@ -112,9 +113,46 @@ const causeSize = <E>(cause: Cause.Cause<E>): number =>
  * failure) and `until` the end of the hold, or, with nothing in flight, the earliest next background refresh.
  */
 interface Entry extends SingleFlight.Slot<AccessToken, unknown> {
+  readonly key: string
   token: AccessToken | undefined
   refreshOn: number
   mustRefreshAt: number
+}
+
+/**
+ * The class of one engine's entries. An entry is also an effect: its key's cached path (`Engine.cached`), which runs
+ * `serve(entry, fiber)`. A credential that remembers a request then keeps the entry and nothing else (no effect,
+ * closure or context per key), and a cached call allocates nothing but what its answer needs.
+ *
+ * It is an `Effect.withFiberRuntime` effect whose function lives in the prototype: Effect's run loop calls the
+ * function of such an effect as a method of the effect (`op.effect_instruction_i0(fiber, status)`), so `this` is the
+ * entry. Every other field an effect has (`Effect.EffectTypeId`, `pipe`, `[Symbol.iterator]` for `yield*`, equality
+ * by identity) comes from the prototype of Effect's own primitives. A class (not `Object.create`): V8 then keeps the
+ * six fields in the object itself.
+ */
+const entryClass = (
+  serve: (entry: Entry, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<AccessToken, unknown>
+): new(key: string) => Entry => {
+  class CacheEntry implements Entry {
+    token: AccessToken | undefined = undefined
+    refreshOn = 0
+    mustRefreshAt = 0
+    flight: Fiber.Fiber<AccessToken, unknown> | undefined = undefined
+    until = 0
+    constructor(readonly key: string) {}
+  }
+  const sample = Effect.withFiberRuntime(() => Effect.void) as unknown as Record<PropertyKey, unknown>
+  const proto = CacheEntry.prototype as unknown as Record<PropertyKey, unknown>
+  Object.setPrototypeOf(proto, Object.getPrototypeOf(sample))
+  proto._op = sample._op
+  proto[Effect.EffectTypeId] = sample[Effect.EffectTypeId]
+  proto.effect_instruction_i0 = function(this: Entry, fiber: Fiber.RuntimeFiber<unknown, unknown>) {
+    return serve(this, fiber)
+  }
+  proto.effect_instruction_i1 = undefined
+  proto.effect_instruction_i2 = undefined
+  proto.trace = undefined
+  return CacheEntry
 }
 
 /**
@@ -128,7 +166,7 @@ export type Fetch<E> = Effect.Effect<AccessToken, E> | (() => Effect.Effect<Acce
 const fetchOf = <E>(fetch: Fetch<E>): Effect.Effect<AccessToken, E> => Effect.isEffect(fetch) ? fetch : fetch()
 
 /** @internal */
-export interface Engine {
+export interface Engine<R = never> {
   /**
    * The token for `key`: from memory when the policy allows, else from one request shared by every caller of the
    * key. `bypass` (a claims challenge) skips the read, runs its own request and stores the result.
@@ -146,6 +184,15 @@ export interface Engine {
    * never waits, never creates an entry. For fast paths that must not run a fiber (the Azure SDK adapter).
    */
   readonly peekFresh: (key: string, nowMillis: number) => AccessToken | undefined
+  /**
+   * The cached path of `key`, requested with the engine's `request`: one effect to keep and run at every call (a
+   * credential remembers it per request shape). It is the cache entry of `key` itself (or, if there is none yet, one
+   * that joins the cache when it first runs), so remembering it costs nothing beyond the entry. Running it is `get`
+   * without bypass.
+   */
+  readonly cached: (key: string) => Effect.Effect<AccessToken, R | CredentialUnavailableError | ClientAuthenticationError>
+  /** `peekFresh` for an effect made by `cached`, without a lookup. */
+  readonly peekCached: (cached: Effect.Effect<AccessToken, unknown>, nowMillis: number) => AccessToken | undefined
 }
 
 /** The one `TokenCache` tag: owned here, re-exported by `TokenCache.ts` with its public type. @internal */
@@ -161,9 +208,11 @@ const TokenCacheTag = TokenCache
  *
  * @internal
  */
-export const make = (options: {
+export const make = <R = never>(options: {
   readonly partition: string
   readonly name: string
+  /** How `cached` requests the token of a key (the key is all it is given: see `parseKey`). */
+  readonly request?: ((key: string) => Effect.Effect<AccessToken, R>) | undefined
   /**
    * Whether a `TokenCache` service in the context may persist these tokens (default true). Off for tokens whose key
    * does not identify the signed-in account (developer tools) or that belong to a user.
@@ -176,7 +225,7 @@ export const make = (options: {
   /** Overrides the `TokenCache.Policy` in the context. */
   readonly failureHoldMillis?: number | undefined
 }): Effect.Effect<
-  Engine,
+  Engine<R>,
   never,
   Scope.Scope
 > =>
@@ -220,7 +269,7 @@ export const make = (options: {
         const [key, entry] = next
         entries.delete(key)
         if (!dead(entry, now)) entries.set(key, entry)
-        else if (entry.token !== undefined) metrics.cachedDelta(-1)
+        else detach(entry)
       }
       // at the hard bound the oldest entries with nothing in flight go, live or not (at most one pass over the keys)
       for (let steps = entries.size; entries.size >= maxEntries && steps > 0; steps--) {
@@ -229,8 +278,15 @@ export const make = (options: {
         const [key, entry] = next
         entries.delete(key)
         if (SingleFlight.running(entry)) entries.set(key, entry)
-        else if (entry.token !== undefined) metrics.cachedDelta(-1)
+        else detach(entry)
       }
+    }
+    // An entry out of the map may still be kept by a credential (`cached`): it lets its token go, and joins the map
+    // again (or hands over to the entry that took its key) the next time it runs.
+    const detach = (entry: Entry) => {
+      if (entry.token === undefined) return
+      metrics.cachedDelta(-1)
+      entry.token = undefined
     }
 
     const store = (entry: Entry, token: AccessToken, now: number) => {
@@ -331,61 +387,96 @@ export const make = (options: {
         }
       })
 
-    // `withFiberRuntime` rather than `Effect.clockWith`: one effect and one closure per built `get` (a memoised
-    // cached path keeps it for as long as the credential remembers the request), and one step fewer per call.
+    const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+      Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock).unsafeCurrentTimeMillis()
+
+    const serve = <E>(
+      now: number,
+      e: Entry,
+      fetch: Fetch<E>,
+      bypass: boolean
+    ): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
+      const key = e.key
+      if (bypass) {
+        return Effect.tap(withPersistence(key, metrics.measured(fetchOf(fetch)), "none"), (token) =>
+          Effect.map(Clock.currentTimeMillis, (at) => {
+            store(e, token, at)
+          }))
+      }
+      if (e.token !== undefined) {
+        const decision = decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis)
+        if (decision === "fresh") {
+          return Effect.succeed(e.token)
+        }
+        if (decision === "refresh") {
+          if (SingleFlight.current(e, now) === undefined && now >= e.until) {
+            return Effect.as(
+              start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "fresh"), true),
+              e.token
+            )
+          }
+          return Effect.succeed(e.token)
+        }
+      }
+      // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
+      return Effect.flatMap(
+        start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "usable"), false),
+        SingleFlight.wait
+      ) as Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
+    }
+
+    // The cached path of an entry (`cached`): the fresh token at once; else the entry joins the map if it is not in
+    // it (new, or dropped by a sweep), or hands over to the entry that holds its key now, and serves as `get` does.
+    const request = options.request
+    const CacheEntry = entryClass((e, fiber) => {
+      const now = nowOf(fiber)
+      const token = e.token
+      if (token !== undefined && decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis) === "fresh") {
+        return Effect.succeed(token)
+      }
+      const attached = entries.get(e.key)
+      if (attached !== e) {
+        if (attached !== undefined) return serve(now, attached, () => request!(e.key), false)
+        sweep(now)
+        entries.set(e.key, e)
+      }
+      return serve(now, e, () => request!(e.key), false)
+    })
+
+    // `withFiberRuntime` rather than `Effect.clockWith`: one step fewer per call.
     const get = <E>(key: string, fetch: Fetch<E>, bypass: boolean) =>
       Effect.withFiberRuntime(
         (fiber): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
-          const now = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
-            .unsafeCurrentTimeMillis()
+          const now = nowOf(fiber)
           let entry = entries.get(key)
           if (entry === undefined) {
             sweep(now)
-            entry = { token: undefined, refreshOn: 0, mustRefreshAt: 0, flight: undefined, until: 0 }
+            entry = new CacheEntry(key)
             entries.set(key, entry)
           }
-          const e = entry
-          if (bypass) {
-            return Effect.tap(withPersistence(key, metrics.measured(fetchOf(fetch)), "none"), (token) =>
-              Effect.map(Clock.currentTimeMillis, (at) => {
-                store(e, token, at)
-              }))
-          }
-          if (e.token !== undefined) {
-            const decision = decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis)
-            if (decision === "fresh") {
-              return Effect.succeed(e.token)
-            }
-            if (decision === "refresh") {
-              if (SingleFlight.current(e, now) === undefined && now >= e.until) {
-                return Effect.as(
-                  start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "fresh"), true),
-                  e.token
-                )
-              }
-              return Effect.succeed(e.token)
-            }
-          }
-          // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
-          return Effect.flatMap(
-            start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "usable"), false),
-            SingleFlight.wait
-          ) as Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
+          return serve(now, entry, fetch, bypass)
         }
       )
 
-    const peekFresh = (key: string, nowMillis: number): AccessToken | undefined => {
-      const entry = entries.get(key)
-      return entry?.token !== undefined &&
-          decide(nowMillis, entry.refreshOn, entry.mustRefreshAt + mustRefreshMarginMillis) === "fresh"
+    const peekEntry = (entry: Entry, nowMillis: number): AccessToken | undefined =>
+      entry.token !== undefined &&
+        decide(nowMillis, entry.refreshOn, entry.mustRefreshAt + mustRefreshMarginMillis) === "fresh"
         ? entry.token
         : undefined
-    }
 
     return {
       get,
       size: () => entries.size,
-      peekFresh
+      peekFresh: (key, nowMillis) => {
+        const entry = entries.get(key)
+        return entry === undefined ? undefined : peekEntry(entry, nowMillis)
+      },
+      cached: (key) =>
+        (entries.get(key) ?? new CacheEntry(key)) as unknown as Effect.Effect<
+          AccessToken,
+          R | CredentialUnavailableError | ClientAuthenticationError
+        >,
+      peekCached: (cached, nowMillis) => peekEntry(cached as unknown as Entry, nowMillis)
     }
   })
 
@@ -393,3 +484,19 @@ export const make = (options: {
 export const cacheKey = (tenantId: string, scopes: ReadonlyArray<string>, enableCae: boolean): string =>
   // `join`: one flat string (a template literal would keep a rope of its pieces for as long as the entry lives)
   [tenantId, [...scopes].sort().join(" "), enableCae ? "cae" : "nocae"].join("|")
+
+/**
+ * What `cacheKey` was made of: the tenant, the scopes (sorted) and CAE. Exact for every key made of a validated
+ * tenant (no `|`) and validated scopes (no spaces).
+ *
+ * @internal
+ */
+export const parseKey = (key: string): { tenantId: string; scopes: ReadonlyArray<string>; enableCae: boolean } => {
+  const first = key.indexOf("|")
+  const last = key.lastIndexOf("|")
+  return {
+    tenantId: key.slice(0, first),
+    scopes: key.slice(first + 1, last).split(" "),
+    enableCae: key.slice(last + 1) === "cae"
+  }
+}
