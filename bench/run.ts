@@ -20,6 +20,7 @@ import { join, resolve } from "node:path"
 import { getHeapCodeStatistics, getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8"
 import * as Library from "../src/index.js"
 import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
+import { memoLimit } from "../src/internal/confidentialClient.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 import * as IdentityNode from "../src/node.js"
 import { makeRawClient } from "./rawClient.js"
@@ -145,13 +146,18 @@ const cpuSince = (start: NodeJS.CpuUsage) => {
 }
 
 /**
- * Bytes of the heap's data spaces after two full collections: `heapUsed` without the code spaces. Code is what the
- * JIT compiles (and keeps, weakly, until a later collection) while the row runs, a one-off per process rather than
- * per token; counted, it moved the figure by up to 1 KB per token from run to run.
+ * Bytes of the heap's data spaces once the heap has settled: `heapUsed` without the code spaces, after three full
+ * collections, each in a task of its own. Code is what the JIT compiles (and keeps, weakly, until a later collection)
+ * while the row runs, a one-off per process rather than per token; counted, it moved the figure by up to 1 KB per
+ * token from run to run. The tasks between collections let go what only a `WeakRef` (kept to the end of the task
+ * that read it) or a pending `FinalizationRegistry` callback still holds, which the warm-up runs leave behind: freed
+ * later, during the row, it made the figure smaller by as much, from run to run.
  */
-const heapUsed = () => {
-  gc?.()
-  gc?.()
+const heapUsed = async () => {
+  for (let i = 0; i < 3; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    gc?.()
+  }
   const code = getHeapCodeStatistics()
   return process.memoryUsage().heapUsed - code.code_and_metadata_size - code.bytecode_and_metadata_size
 }
@@ -167,14 +173,19 @@ const credentialLayer = () =>
 const azureCredential = () =>
   new AzureClientSecretCredential(TENANT, CLIENT, SECRET, { authorityHost, disableInstanceDiscovery: true })
 
-const scopeList = Array.from({ length: SCOPES }, (_, i) => `https://resource-${i}.example.com/.default`)
+// Flat strings, as a literal or a configured scope is: a template literal makes a rope, which the first Map lookup
+// flattens into a copy (about 30 bytes per scope that the rows below would count as the client's).
+const flat = (s: string) => Buffer.from(s).toString()
+const scopeList = Array.from({ length: SCOPES }, (_, i) => flat(`https://resource-${i}.example.com/.default`))
 // Before the timed and weighed scopes, each client gets WARM_SCOPES others: the JIT's code and one-off growth
-// (the first connection, lazily built modules) are then not counted as per-token memory.
-const WARM_SCOPES = Number(process.env.BENCH_WARM_SCOPES ?? 200)
-const warmList = Array.from({ length: WARM_SCOPES }, (_, i) => `https://warm-${i}.example.com/.default`)
-/** `BENCH_JIT_WARMUP=0`: no throwaway run of the scopes row before it is measured (see the row). */
-const JIT_WARMUP = process.env.BENCH_JIT_WARMUP !== "0"
-const jitList = Array.from({ length: SCOPES }, (_, i) => `https://jit-${i}.example.com/.default`)
+// (the first connection, lazily built modules) are then not counted as per-token memory. No more than the credential
+// remembers with the scopes (`memoLimit` request shapes): a memo that starts over in the middle of the row would hide
+// what remembering a scope costs.
+const WARM_SCOPES = Number(process.env.BENCH_WARM_SCOPES ?? Math.max(0, Math.min(200, memoLimit - SCOPES)))
+const warmList = Array.from({ length: WARM_SCOPES }, (_, i) => flat(`https://warm-${i}.example.com/.default`))
+/** `BENCH_JIT_WARMUP=<n>`: throwaway runs of the scopes row before it is measured (default 3; see the row). */
+const JIT_ROUNDS = Number(process.env.BENCH_JIT_WARMUP ?? 3)
+const jitList = Array.from({ length: SCOPES }, (_, i) => flat(`https://jit-${i}.example.com/.default`))
 
 const OURS = "effect-azure-identity"
 const AZURE = "@azure/identity 4.14"
@@ -358,9 +369,13 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
           clientSecret: Redacted.make(SECRET),
           authorityHost
         }).pipe(Layer.provide(library.node.layer))
-      // JIT warm-up: the same workload once on a credential that is then dropped, so that the code the JIT compiles
-      // for it, and its metadata (feedback, deoptimisation data: in the data spaces too), is not counted per token
-      if (JIT_WARMUP) {
+      // JIT warm-up: the same workload on credentials that are then dropped, so that the code the JIT compiles for
+      // it, and its metadata (feedback, deoptimisation data, the maps' lists of dependent code: in the data spaces
+      // too), is not counted per token. Three of them: a closure of the first credential has code specialised to its
+      // context, which a second credential's closure cannot use; the JIT then compiles the code every credential
+      // shares. With one warm-up credential, 300–400 functions were compiled during the weighed scopes (about 100
+      // bytes per token of metadata in the data spaces); with three, almost none.
+      for (let round = 0; round < JIT_ROUNDS; round++) {
         const warm = ManagedRuntime.make(layer())
         await warm.runPromise(Effect.flatMap(
           library.index.TokenCredential.TokenCredential,
@@ -371,7 +386,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       const fresh = ManagedRuntime.make(layer())
       const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
       await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
-      const before = heapUsed()
+      const before = await heapUsed()
       const spacesBefore = getHeapSpaceStatistics()
       if (HEAP_SNAPSHOTS !== undefined) {
         writeHeapSnapshot(join(HEAP_SNAPSHOTS, `${who === OURS ? "" : "base-"}before.heapsnapshot`))
@@ -390,7 +405,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         return performance.now() - start
       }))
       const cpuMillis = cpuSince(cpu) / SCOPES
-      const perToken = (heapUsed() - before) / SCOPES
+      const perToken = ((await heapUsed()) - before) / SCOPES
       if (process.env.BENCH_DEBUG === "1") {
         log(
           `spaces: ${
@@ -419,7 +434,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       await oursRow(
         { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) },
         `${OURS} (before: ${process.env.BENCH_BASE})`,
-        scopeList.map((scope) => scope.replace("resource-", "before-"))
+        scopeList.map((scope) => flat(scope.replace("resource-", "before-")))
       )
     }
     await oursRow(base, OURS, scopeList)
@@ -433,14 +448,14 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         clientSecret: SECRET
       })
       for (const scope of warmList) await post(scope)
-      const before = heapUsed()
+      const before = await heapUsed()
       connections = 0
       const cpu = process.cpuUsage()
       const start = performance.now()
       for (const scope of scopeList) await post(scope)
       const millis = performance.now() - start
       const cpuMillis = cpuSince(cpu) / SCOPES
-      const perToken = (heapUsed() - before) / SCOPES
+      const perToken = ((await heapUsed()) - before) / SCOPES
       entries.push({
         who: "raw node:https",
         how: `keep-alive agent; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
@@ -455,11 +470,11 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     if (PEERS) {
       const azure = azureCredential()
       for (const scope of warmList.slice(0, 20)) await azure.getToken(scope)
-      const before = heapUsed()
+      const before = await heapUsed()
       const start = performance.now()
       for (const scope of scopeList.slice(0, AZURE_SCOPES)) await azure.getToken(scope)
       const millis = performance.now() - start
-      const perToken = (heapUsed() - before) / AZURE_SCOPES
+      const perToken = ((await heapUsed()) - before) / AZURE_SCOPES
       entries.push({
         who: `${AZURE} (first ${AZURE_SCOPES} scopes only)`,
         how: "await credential.getToken",

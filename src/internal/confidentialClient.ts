@@ -159,10 +159,23 @@ export const makeClientCredentials = (
         name: credential,
         // the remembered cached path of one scope keeps nothing but its key: the request is read back from it
         request: (key) => {
-          const { enableCae, scopes, tenantId } = TokenCacheEngine.parseKey(key)
+          const { enableCae, scopes, tenantId } = parseKeyOf(key)
           return fetch(tenantId, scopes, mergeClaims(undefined, enableCae))
-        }
+        },
+        storedKey: (key) => isScopeKey(key) ? TokenCacheEngine.cacheKey(resolved.tenantId, [key], false) : key
       })
+      // In memory, the token of one scope for the credential's own tenant without CAE (the common request) is kept
+      // under the scope string itself, the caller's own string: no key is built or kept for it. Every other key is a
+      // `cacheKey`, which has a "|"; a scope with a "|" in it gets a `cacheKey` too, so the two kinds never meet.
+      const isScopeKey = (key: string) => !key.includes("|")
+      const keyOf = (tenantId: string, list: ReadonlyArray<string>, enableCae: boolean): string =>
+        list.length === 1 && !enableCae && tenantId === resolved.tenantId && isScopeKey(list[0]!)
+          ? list[0]!
+          : TokenCacheEngine.cacheKey(tenantId, list, enableCae)
+      const parseKeyOf = (key: string) =>
+        isScopeKey(key)
+          ? { tenantId: resolved.tenantId, scopes: [key], enableCae: false }
+          : TokenCacheEngine.parseKey(key)
       const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
         Effect.flatMap(regional.host(tenantId), (authorityHost) =>
           requestToken(resolved.client, {
@@ -214,7 +227,7 @@ export const makeClientCredentials = (
         const prepared = prepare(resolved, scopes, getTokenOptions)
         if (Either.isLeft(prepared)) return prepared.left
         const { scopes: list, tenantId } = prepared.right
-        const key = TokenCacheEngine.cacheKey(tenantId, list, enableCae)
+        const key = keyOf(tenantId, list, enableCae)
         // Several scopes (rare: a token is for one resource) are requested in the caller's order, which the key
         // (sorted) does not keep: their cached path keeps the request.
         const cached = list.length === 1
@@ -235,7 +248,7 @@ export const makeClientCredentials = (
           const enableCae = getTokenOptions?.enableCae === true
           const claims = mergeClaims(getTokenOptions?.claims, enableCae)
           return cache.get(
-            TokenCacheEngine.cacheKey(tenantId, list, enableCae),
+            keyOf(tenantId, list, enableCae),
             Effect.suspend(() => fetch(tenantId, list, claims)),
             true
           )

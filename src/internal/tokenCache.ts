@@ -213,6 +213,8 @@ export const make = <R = never>(options: {
   readonly name: string
   /** How `cached` requests the token of a key (the key is all it is given: see `parseKey`). */
   readonly request?: ((key: string) => Effect.Effect<AccessToken, R>) | undefined
+  /** The key a `TokenCache` service stores a key's token under, after the partition (default: the key itself). */
+  readonly storedKey?: ((key: string) => string) | undefined
   /**
    * Whether a `TokenCache` service in the context may persist these tokens (default true). Off for tokens whose key
    * does not identify the signed-in account (developer tools) or that belong to a user.
@@ -245,40 +247,41 @@ export const make = <R = never>(options: {
       SingleFlight.current(entry, now) === undefined && (entry.token === undefined || now >= entry.mustRefreshAt)
 
     // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion), in
-    // amortised O(1): the Map's insertion order is a queue. A new key looks at a few of the oldest entries: dead ones
-    // (no usable token, nothing in flight or held) go, live ones move to the back. At the hard bound, the oldest
-    // entry with nothing in flight goes even if its token is live (it is requested again when asked for).
-    // The walk goes on from where the last one stopped: one iterator over the Map, kept between sweeps. A fresh
-    // `for…of` from the front would step over every entry deleted since the Map's last rehash (V8 leaves holes),
-    // which costs O(keys), not O(1), once thousands of keys have moved to the back.
+    // amortised O(1): a cursor goes round the Map in insertion order, a few entries per new key. Dead entries (no
+    // usable token, nothing in flight or held) go; live ones stay where they are. At the hard bound, the next entries
+    // at the cursor with nothing in flight go even if their tokens are live (requested again when asked for): the
+    // ones looked at longest ago, as a clock does.
+    // One iterator over the Map, kept between sweeps: a fresh `for…of` from the front would step over every entry
+    // deleted since the Map's last rehash (V8 leaves holes). Live entries are not moved to the back (deleted and set
+    // again): each move leaves a hole too, and a Map that fills with holes rehashes into a table twice as large
+    // (twice the bytes per key) once half of it is live.
     let cursor: Iterator<[string, Entry]> | undefined
-    const oldest = (): [string, Entry] | undefined => {
+    /** The entry at the cursor; `undefined` at the end of the Map, after which the cursor starts over. */
+    const next = (): [string, Entry] | undefined => {
       cursor ??= entries.entries()
-      let next = cursor.next()
-      if (next.done === true) {
-        cursor = entries.entries()
-        next = cursor.next()
-      }
-      return next.done === true ? undefined : next.value
+      const step = cursor.next()
+      if (step.done !== true) return step.value
+      cursor = undefined
+      return undefined
     }
     const sweep = (now: number) => {
       if (entries.size < sweepAbove) return
       for (let budget = sweepBudget; budget > 0; budget--) {
-        const next = oldest()
-        if (next === undefined) break
-        const [key, entry] = next
-        entries.delete(key)
-        if (!dead(entry, now)) entries.set(key, entry)
-        else detach(entry)
+        const at = next()
+        if (at === undefined) break
+        if (dead(at[1], now)) {
+          entries.delete(at[0])
+          detach(at[1])
+        }
       }
-      // at the hard bound the oldest entries with nothing in flight go, live or not (at most one pass over the keys)
-      for (let steps = entries.size; entries.size >= maxEntries && steps > 0; steps--) {
-        const next = oldest()
-        if (next === undefined) break
-        const [key, entry] = next
-        entries.delete(key)
-        if (SingleFlight.running(entry)) entries.set(key, entry)
-        else detach(entry)
+      // at the hard bound the entries at the cursor with nothing in flight go, live or not (at most one round)
+      for (let steps = entries.size + 1; entries.size >= maxEntries && steps > 0; steps--) {
+        const at = next() ?? next()
+        if (at === undefined) break
+        if (!SingleFlight.running(at[1])) {
+          entries.delete(at[0])
+          detach(at[1])
+        }
       }
     }
     // An entry out of the map may still be kept by a credential (`cached`): it lets its token go, and joins the map
@@ -337,7 +340,7 @@ export const make = <R = never>(options: {
         return usable(fetch)
       }
       const backend = persistence.value
-      const persistentKey = `${options.partition}|${key}`
+      const persistentKey = `${options.partition}|${options.storedKey === undefined ? key : options.storedKey(key)}`
       const fetchAndSave = Effect.tap(usable(fetch), (token) =>
         Effect.mapError(backend.save(persistentKey, token), refused))
       if (accept === "none") {
