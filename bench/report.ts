@@ -10,7 +10,10 @@ export interface Entry {
   readonly p50Micros?: number
   readonly p99Micros?: number
   readonly meanMicros?: number
+  /** What the tokens keep, by heap-snapshot diff: the objects added, without the JIT's code and metadata. */
   readonly heapBytesPerToken?: number
+  /** The same by `heapUsed` (data spaces, settled): the JIT's metadata and its churn move it by ±200 bytes per token. */
+  readonly heapUsedBytesPerToken?: number
   /** CPU time of the measuring process (client and in-process server) per operation. */
   readonly cpuMillisPerOp?: number
 }

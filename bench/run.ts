@@ -13,9 +13,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as https from "node:https"
 import type * as net from "node:net"
+import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { getHeapCodeStatistics, getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8"
 import * as Library from "../src/index.js"
@@ -23,6 +24,7 @@ import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "
 import { memoLimit } from "../src/internal/confidentialClient.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
 import * as IdentityNode from "../src/node.js"
+import { diff, objectBytes } from "./heapSnapshot.js"
 import { makeRawClient } from "./rawClient.js"
 import type { Entry, Report, Row } from "./report.js"
 
@@ -44,7 +46,11 @@ const gc = (globalThis as { gc?: () => void }).gc
 /** `BENCH_BASE=<dir>`: a copy of the library's `src` from an earlier commit, measured in the scopes row too. */
 const BASE = process.env.BENCH_BASE === undefined ? undefined : resolve(process.env.BENCH_BASE)
 const base = { index: Library, node: IdentityNode }
-/** `BENCH_HEAP_SNAPSHOTS=<dir>`: heap snapshots before and after our 1000 scopes (compare them with bench/heapDiff.ts). */
+/**
+ * `BENCH_HEAP_SNAPSHOTS=<dir>`: keep the heap snapshots taken before and after each client's scopes there (read them
+ * with bench/heapDiff.ts): `before`/`after` ours, `base-` the BENCH_BASE copy, `raw-` the raw client, `azure-`
+ * `@azure/identity`.
+ */
 const HEAP_SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,6 +166,27 @@ const heapUsed = async () => {
   }
   const code = getHeapCodeStatistics()
   return process.memoryUsage().heapUsed - code.code_and_metadata_size - code.bytecode_and_metadata_size
+}
+
+/**
+ * Weighs what a client keeps for `n` tokens: call before its run, and the result after it. The heap row's figure is
+ * a heap-snapshot diff (bench/heapSnapshot.ts): the objects present after the run and not before, minus those gone,
+ * without what the JIT made (code, its metadata, feedback). `heapUsed` is given too: it counts the JIT's metadata
+ * in the data spaces, which grows and shrinks during a run by up to ±200 bytes per token from run to run.
+ */
+const weigh = async (name: string) => {
+  const dir = HEAP_SNAPSHOTS ?? mkdtempSync(join(tmpdir(), "eai-heap-"))
+  const beforeFile = join(dir, `${name}before.heapsnapshot`)
+  const heapBefore = await heapUsed()
+  writeHeapSnapshot(beforeFile)
+  return async (n: number) => {
+    const heapAfter = await heapUsed()
+    const afterFile = join(dir, `${name}after.heapsnapshot`)
+    writeHeapSnapshot(afterFile)
+    const objects = objectBytes(diff(beforeFile, afterFile)) / n
+    if (HEAP_SNAPSHOTS === undefined) rmSync(dir, { recursive: true, force: true })
+    return { heapBytesPerToken: objects, heapUsedBytesPerToken: (heapAfter - heapBefore) / n }
+  }
 }
 
 const credentialLayer = () =>
@@ -386,11 +413,8 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       const fresh = ManagedRuntime.make(layer())
       const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
       await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
-      const before = await heapUsed()
       const spacesBefore = getHeapSpaceStatistics()
-      if (HEAP_SNAPSHOTS !== undefined) {
-        writeHeapSnapshot(join(HEAP_SNAPSHOTS, `${who === OURS ? "" : "base-"}before.heapsnapshot`))
-      }
+      const weighed = await weigh(who === OURS ? "" : "base-")
       connections = 0
       const cpu = process.cpuUsage()
       const millis = await fresh.runPromise(Effect.gen(function*() {
@@ -405,7 +429,6 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         return performance.now() - start
       }))
       const cpuMillis = cpuSince(cpu) / SCOPES
-      const perToken = ((await heapUsed()) - before) / SCOPES
       if (process.env.BENCH_DEBUG === "1") {
         log(
           `spaces: ${
@@ -418,15 +441,12 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
           }`
         )
       }
-      if (HEAP_SNAPSHOTS !== undefined) {
-        writeHeapSnapshot(join(HEAP_SNAPSHOTS, `${who === OURS ? "" : "base-"}after.heapsnapshot`))
-      }
       entries.push({
         who,
         how: `yield* credential.getToken; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
         cpuMillisPerOp: cpuMillis,
-        heapBytesPerToken: perToken
+        ...await weighed(SCOPES)
       })
       await fresh.dispose()
     }
@@ -448,20 +468,19 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         clientSecret: SECRET
       })
       for (const scope of warmList) await post(scope)
-      const before = await heapUsed()
+      const weighed = await weigh("raw-")
       connections = 0
       const cpu = process.cpuUsage()
       const start = performance.now()
       for (const scope of scopeList) await post(scope)
       const millis = performance.now() - start
       const cpuMillis = cpuSince(cpu) / SCOPES
-      const perToken = ((await heapUsed()) - before) / SCOPES
       entries.push({
         who: "raw node:https",
         how: `keep-alive agent; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
         cpuMillisPerOp: cpuMillis,
-        heapBytesPerToken: perToken
+        ...await weighed(SCOPES)
       })
       close()
     }
@@ -470,16 +489,15 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     if (PEERS) {
       const azure = azureCredential()
       for (const scope of warmList.slice(0, 20)) await azure.getToken(scope)
-      const before = await heapUsed()
+      const weighed = await weigh("azure-")
       const start = performance.now()
       for (const scope of scopeList.slice(0, AZURE_SCOPES)) await azure.getToken(scope)
       const millis = performance.now() - start
-      const perToken = ((await heapUsed()) - before) / AZURE_SCOPES
       entries.push({
         who: `${AZURE} (first ${AZURE_SCOPES} scopes only)`,
         how: "await credential.getToken",
         value: millis,
-        heapBytesPerToken: perToken
+        ...await weighed(AZURE_SCOPES)
       })
     }
     rows.push({
@@ -492,13 +510,15 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     })
     rows.push({
       id: "heap",
-      title: `heap per cached token (bytes; the token string itself is ${tokenFor(1).length} characters)`,
+      title: `heap per cached token (bytes of the objects kept, by heap-snapshot diff; the token string itself is ${
+        tokenFor(1).length
+      } characters)`,
       unit: "bytes",
       better: "lower",
       goal: "≤ 2 KB (azure-identity for Python: 2.3 KB)",
       entries: entries.map((e) => ({
         who: e.who,
-        how: e.how.replace(/; \d+ TLS connections.*$/, ""),
+        how: `${e.how.replace(/; \d+ TLS connections.*$/, "")}; heapUsed ${Math.round(e.heapUsedBytesPerToken!)}`,
         value: e.heapBytesPerToken!
       }))
     })
