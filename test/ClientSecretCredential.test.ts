@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { ClientSecretCredential, TokenCache, TokenCredential } from "../src/index.js"
+import { memoLimit } from "../src/internal/confidentialClient.js"
 import type { RetryPolicy } from "../src/internal/http.js"
 import {
   assertNoSecret,
@@ -97,6 +98,60 @@ describe("ClientSecretCredential", () => {
         yield* credential.getToken(["a/.default", "b/.default"])
         assert.strictEqual(requests.length, 1)
         assert.strictEqual(requests[0]!.form.scope, "b/.default a/.default")
+      })))
+
+  it.effect("a scope with '|' in it is never taken for the key of another tenant's token", () =>
+    withCredential((_, i) => json(200, tokenBody(`tok-${i + 1}`)), (credential, requests) =>
+      Effect.gen(function*() {
+        const other = "99999999-2222-3333-4444-555555555555"
+        // the cache key of `other`'s token for SCOPE, written as one scope of this tenant
+        const lookalike = `${other}|${SCOPE}|nocae`
+        const a = yield* credential.getToken(lookalike)
+        const b = yield* credential.getToken(SCOPE, { tenantId: other })
+        assert.deepStrictEqual([tokenValue(a), tokenValue(b)], ["tok-1", "tok-2"])
+        assert.strictEqual(requests.length, 2)
+        assert.strictEqual(requests[0]!.form.scope, lookalike)
+        assert.include(requests[1]!.url.pathname, other)
+        // and each is served from its own entry
+        assert.strictEqual(tokenValue(yield* credential.getToken(lookalike)), "tok-1")
+        assert.strictEqual(tokenValue(yield* credential.getToken(SCOPE, { tenantId: other })), "tok-2")
+        assert.strictEqual(requests.length, 2)
+      }), { additionallyAllowedTenants: ["*"] }))
+
+  it.effect("a token kept in memory under its scope string is persisted under the full key", () =>
+    Effect.gen(function*() {
+      const saved: Array<string> = []
+      const backend = Layer.succeed(TokenCache.TokenCache, {
+        load: () => Effect.succeed(Option.none()),
+        save: (key) => Effect.sync(() => void saved.push(key))
+      })
+      yield* withCredentialOver(
+        ClientSecretCredential.layer(options()).pipe(Layer.provide(backend)),
+        () => json(200, tokenBody("tok")),
+        (credential) =>
+          Effect.gen(function*() {
+            yield* credential.getToken(SCOPE)
+            yield* credential.getToken(SCOPE, { enableCae: true })
+          })
+      )
+      assert.strictEqual(saved.length, 2)
+      assert.isTrue(saved[0]!.endsWith(`|${CLIENT}|${TENANT}|${SCOPE}|nocae`), saved[0])
+      assert.isTrue(saved[1]!.endsWith(`|${CLIENT}|${TENANT}|${SCOPE}|cae`), saved[1])
+    }))
+
+  it.effect("more request shapes than the credential remembers: tokens stay cached, validation still runs", () =>
+    withCredential((_, i) => json(200, tokenBody(`tok-${i + 1}`)), (credential, requests) =>
+      Effect.gen(function*() {
+        const scopes = Array.from({ length: memoLimit + 10 }, (_, i) => `https://r${i}.example/.default`)
+        for (const scope of scopes) yield* credential.getToken(scope)
+        for (const scope of scopes) yield* credential.getToken([scope], { tenantId: TENANT })
+        assert.strictEqual(requests.length, scopes.length)
+        // the memo started over (twice): the first scopes are served from the cache all the same
+        assert.strictEqual(tokenValue(yield* credential.getToken(scopes[0]!)), "tok-1")
+        assert.strictEqual(tokenValue(yield* credential.getToken([scopes[1]!], { tenantId: TENANT })), "tok-2")
+        assert.strictEqual(requests.length, scopes.length)
+        const invalid = yield* Effect.flip(credential.getToken("bad scope"))
+        assert.strictEqual(invalid._tag, "CredentialUnavailableError")
       })))
 
   it.effect("in the refresh window returns the cached token at once and refreshes once in the background", () =>

@@ -159,6 +159,64 @@ describe("cache engine memory bound", () => {
       assert.strictEqual(fetched, 0)
     }).pipe(Effect.scoped))
 
+  it.effect("a cached path is its key's entry: an effect that joins the map when it first runs, and again after a sweep", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      let requested: Array<string> = []
+      const engine = yield* TokenCacheEngine.make({
+        partition: "p",
+        name: "Test",
+        sweepAbove: 2,
+        request: (key) =>
+          Effect.zipRight(Effect.sync(() => void requested.push(key)), fetchAt(key === "short" ? MIN : HOUR))
+      })
+      const short = engine.cached("short")
+      assert.isTrue(Effect.isEffect(short))
+      assert.strictEqual(engine.size(), 0) // made, not run: not in the map, nothing requested
+      assert.isUndefined(engine.peekCached(short, 0))
+      const first = yield* short
+      assert.deepStrictEqual(requested, ["short"])
+      assert.strictEqual(engine.size(), 1)
+      // the same entry for the key from now on, run through `pipe` and `yield*` like any effect
+      assert.strictEqual(engine.cached("short"), short)
+      assert.strictEqual(yield* short.pipe(Effect.map((t) => t)), first)
+      assert.strictEqual(engine.peekCached(short, 0), first)
+      assert.strictEqual(engine.peekFresh("short", 0), first)
+      yield* engine.cached("long-1")
+      // "short" expires; a new key sweeps it out of the map: the kept entry lets its token go
+      yield* TestClock.adjust(2 * MIN)
+      yield* engine.cached("long-2")
+      assert.strictEqual(engine.size(), 2)
+      assert.isUndefined(engine.peekCached(short, 2 * MIN))
+      // run again, it joins the map again with a new token
+      requested = []
+      const second = yield* short
+      assert.deepStrictEqual(requested, ["short"])
+      assert.notStrictEqual(second, first)
+      assert.strictEqual(engine.size(), 3)
+      assert.strictEqual(engine.cached("short"), short)
+    }).pipe(Effect.scoped))
+
+  it.effect("a kept entry whose key was taken by another entry hands over to it", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(0)
+      let requests = 0
+      const engine = yield* TokenCacheEngine.make({
+        partition: "p",
+        name: "Test",
+        sweepAbove: 1,
+        maxEntries: 1,
+        request: () => Effect.zipRight(Effect.sync(() => requests++), fetchAt(HOUR))
+      })
+      const kept = engine.cached("k")
+      yield* kept
+      yield* engine.get("other", fetchAt(HOUR), false) // the hard bound drops "k"
+      assert.isUndefined(engine.peekCached(kept, 0))
+      const claims = yield* engine.get("k", fetchAt(HOUR), true) // "k" again, a new entry, through `get`
+      assert.strictEqual(yield* kept, claims) // served from the new entry, no request
+      assert.strictEqual(requests, 1)
+    }).pipe(Effect.scoped))
+
   it.effect("persistent: false keeps a TokenCache service in the context out of it", () =>
     Effect.gen(function*() {
       const saved: Array<string> = []

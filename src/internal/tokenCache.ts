@@ -190,7 +190,9 @@ export interface Engine<R = never> {
    * that joins the cache when it first runs), so remembering it costs nothing beyond the entry. Running it is `get`
    * without bypass.
    */
-  readonly cached: (key: string) => Effect.Effect<AccessToken, R | CredentialUnavailableError | ClientAuthenticationError>
+  readonly cached: (
+    key: string
+  ) => Effect.Effect<AccessToken, R | CredentialUnavailableError | ClientAuthenticationError>
   /** `peekFresh` for an effect made by `cached`, without a lookup. */
   readonly peekCached: (cached: Effect.Effect<AccessToken, unknown>, nowMillis: number) => AccessToken | undefined
 }
@@ -437,13 +439,17 @@ export const make = <R = never>(options: {
       if (token !== undefined && decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis) === "fresh") {
         return Effect.succeed(token)
       }
+      const fetch = () =>
+        request!(e.key)
       const attached = entries.get(e.key)
       if (attached !== e) {
-        if (attached !== undefined) return serve(now, attached, () => request!(e.key), false)
+        if (attached !== undefined) {
+          return serve(now, attached, fetch, false)
+        }
         sweep(now)
         entries.set(e.key, e)
       }
-      return serve(now, e, () => request!(e.key), false)
+      return serve(now, e, fetch, false)
     })
 
     // `withFiberRuntime` rather than `Effect.clockWith`: one step fewer per call.
@@ -469,7 +475,8 @@ export const make = <R = never>(options: {
 
     return {
       get,
-      size: () => entries.size,
+      size: () =>
+        entries.size,
       peekFresh: (key, nowMillis) => {
         const entry = entries.get(key)
         return entry === undefined ? undefined : peekEntry(entry, nowMillis)
@@ -479,7 +486,8 @@ export const make = <R = never>(options: {
           AccessToken,
           R | CredentialUnavailableError | ClientAuthenticationError
         >,
-      peekCached: (cached, nowMillis) => peekEntry(cached as unknown as Entry, nowMillis)
+      peekCached: (cached, nowMillis) =>
+        peekEntry(cached as unknown as Entry, nowMillis)
     }
   })
 
