@@ -160,7 +160,7 @@ export const makeClientCredentials = (
         // the remembered cached path of one scope keeps nothing but its key: the request is read back from it
         request: (key) => {
           const { enableCae, scopes, tenantId } = parseKeyOf(key)
-          return fetch(tenantId, scopes, mergeClaims(undefined, enableCae))
+          return fetch(tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
         },
         storedKey: (key) => isScopeKey(key) ? TokenCacheEngine.cacheKey(resolved.tenantId, [key], false) : key
       })
@@ -172,6 +172,10 @@ export const makeClientCredentials = (
         list.length === 1 && !enableCae && tenantId === resolved.tenantId && isScopeKey(list[0]!)
           ? list[0]!
           : TokenCacheEngine.cacheKey(tenantId, list, enableCae)
+      // Several scopes (rare: a token is for one resource) are requested in the order of the key's first caller,
+      // which the key (sorted) does not keep: kept here, for those keys only (bounded like the memo; past the bound,
+      // sorted).
+      const scopeOrder = new Map<string, ReadonlyArray<string>>()
       const parseKeyOf = (key: string) =>
         isScopeKey(key)
           ? { tenantId: resolved.tenantId, scopes: [key], enableCae: false }
@@ -198,9 +202,9 @@ export const makeClientCredentials = (
       type Cached = Effect.Effect<AccessToken, ClientAuthenticationError | CredentialUnavailableError>
       const memo = new Map<string, Cached>()
       const plain = new Map<string, Cached>()
-      const remember = (map: Map<string, Cached>, memoKey: string, cached: Cached) => {
+      const remember = <A>(map: Map<string, A>, memoKey: string, value: A) => {
         if (map.size >= memoLimit) map.clear()
-        map.set(memoKey, cached)
+        map.set(memoKey, value)
       }
       const lookup = (
         scopes: string | ReadonlyArray<string>,
@@ -228,11 +232,8 @@ export const makeClientCredentials = (
         if (Either.isLeft(prepared)) return prepared.left
         const { scopes: list, tenantId } = prepared.right
         const key = keyOf(tenantId, list, enableCae)
-        // Several scopes (rare: a token is for one resource) are requested in the caller's order, which the key
-        // (sorted) does not keep: their cached path keeps the request.
-        const cached = list.length === 1
-          ? cache.cached(key)
-          : cache.get(key, () => fetch(tenantId, list, mergeClaims(undefined, enableCae)), false)
+        if (list.length > 1 && !scopeOrder.has(key)) remember(scopeOrder, key, list)
+        const cached = cache.cached(key)
         if (memoKey === undefined) remember(plain, scopes as string, cached)
         else remember(memo, memoKey, cached)
         return cached
