@@ -119,40 +119,41 @@ interface Entry extends SingleFlight.Slot<AccessToken, unknown> {
   mustRefreshAt: number
 }
 
+/** How an engine serves one of its entries when the entry runs as an effect. */
+type Serve = (entry: Entry, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<AccessToken, unknown>
+
 /**
- * The class of one engine's entries. An entry is also an effect: its key's cached path (`Engine.cached`), which runs
- * `serve(entry, fiber)`. A credential that remembers a request then keeps the entry and nothing else (no effect,
- * closure or context per key), and a cached call allocates nothing but what its answer needs.
+ * The cache entries of every engine. An entry is also an effect: its key's cached path (`Engine.cached`), which runs
+ * `entry.serve(entry, fiber)` (its engine's). A credential that remembers a request then keeps the entry and nothing
+ * else (no effect, closure or context per key), and a cached call allocates nothing but what its answer needs.
  *
  * It is an `Effect.withFiberRuntime` effect whose function lives in the prototype: Effect's run loop calls the
  * function of such an effect as a method of the effect (`op.effect_instruction_i0(fiber, status)`), so `this` is the
  * entry. Every other field an effect has (`Effect.EffectTypeId`, `pipe`, `[Symbol.iterator]` for `yield*`, equality
- * by identity) comes from the prototype of Effect's own primitives. A class (not `Object.create`): V8 then keeps the
- * six fields in the object itself.
+ * by identity) comes from the prototype of Effect's own primitives. One class for every engine (the engine is a
+ * field, not a prototype of its own): V8 then gives every entry one map, and the cached path's property reads stay
+ * monomorphic however many credentials an app has.
  */
-const entryClass = (
-  serve: (entry: Entry, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<AccessToken, unknown>
-): new(key: string) => Entry => {
-  class CacheEntry implements Entry {
-    token: AccessToken | undefined = undefined
-    refreshOn = 0
-    mustRefreshAt = 0
-    flight: Fiber.Fiber<AccessToken, unknown> | undefined = undefined
-    until = 0
-    constructor(readonly key: string) {}
-  }
+class CacheEntry implements Entry {
+  token: AccessToken | undefined = undefined
+  refreshOn = 0
+  mustRefreshAt = 0
+  flight: Fiber.Fiber<AccessToken, unknown> | undefined = undefined
+  until = 0
+  constructor(readonly key: string, readonly serve: Serve) {}
+}
+{
   const sample = Effect.withFiberRuntime(() => Effect.void) as unknown as Record<PropertyKey, unknown>
   const proto = CacheEntry.prototype as unknown as Record<PropertyKey, unknown>
   Object.setPrototypeOf(proto, Object.getPrototypeOf(sample))
   proto._op = sample._op
   proto[Effect.EffectTypeId] = sample[Effect.EffectTypeId]
-  proto.effect_instruction_i0 = function(this: Entry, fiber: Fiber.RuntimeFiber<unknown, unknown>) {
-    return serve(this, fiber)
+  proto.effect_instruction_i0 = function(this: CacheEntry, fiber: Fiber.RuntimeFiber<unknown, unknown>) {
+    return this.serve(this, fiber)
   }
   proto.effect_instruction_i1 = undefined
   proto.effect_instruction_i2 = undefined
   proto.trace = undefined
-  return CacheEntry
 }
 
 /**
@@ -433,7 +434,7 @@ export const make = <R = never>(options: {
     // The cached path of an entry (`cached`): the fresh token at once; else the entry joins the map if it is not in
     // it (new, or dropped by a sweep), or hands over to the entry that holds its key now, and serves as `get` does.
     const request = options.request
-    const CacheEntry = entryClass((e, fiber) => {
+    const serveCached: Serve = (e, fiber) => {
       const now = nowOf(fiber)
       const token = e.token
       if (token !== undefined && decide(now, e.refreshOn, e.mustRefreshAt + mustRefreshMarginMillis) === "fresh") {
@@ -450,7 +451,7 @@ export const make = <R = never>(options: {
         entries.set(e.key, e)
       }
       return serve(now, e, fetch, false)
-    })
+    }
 
     // `withFiberRuntime` rather than `Effect.clockWith`: one step fewer per call.
     const get = <E>(key: string, fetch: Fetch<E>, bypass: boolean) =>
@@ -460,7 +461,7 @@ export const make = <R = never>(options: {
           let entry = entries.get(key)
           if (entry === undefined) {
             sweep(now)
-            entry = new CacheEntry(key)
+            entry = new CacheEntry(key, serveCached)
             entries.set(key, entry)
           }
           return serve(now, entry, fetch, bypass)
@@ -482,7 +483,7 @@ export const make = <R = never>(options: {
         return entry === undefined ? undefined : peekEntry(entry, nowMillis)
       },
       cached: (key) =>
-        (entries.get(key) ?? new CacheEntry(key)) as unknown as Effect.Effect<
+        (entries.get(key) ?? new CacheEntry(key, serveCached)) as unknown as Effect.Effect<
           AccessToken,
           R | CredentialUnavailableError | ClientAuthenticationError
         >,
