@@ -382,7 +382,6 @@ export const requestToken = (
       let remover: ((text: string) => string) | undefined
       return interpret(request.credential, outcome, (text) => (remover ??= Scrub.secretRemover(secrets))(text))
     }),
-    Scrub.withAllHeadersRedacted,
     Effect.withSpan(`${request.credential}.requestToken`, {
       // the span's creation site is always this line: no `Error` stack captured per request
       captureStackTrace: false,

@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
+import type * as Http from "./http.js"
 
 type UndiciResponse = Undici.Dispatcher.ResponseData
 
@@ -199,3 +200,134 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
       }),
     Effect.succeed
   )
+
+/** Where a request goes, for undici: the URL's origin and its path with the query string and fragment. */
+interface Target {
+  readonly origin: string
+  readonly path: string
+}
+
+/** The target of the last URL string seen without parameters: a credential sends to the same endpoint each time. */
+let lastUrl = ""
+let lastTarget: Target | undefined
+
+const targetOf = (request: HttpClientRequest.HttpClientRequest): Target | undefined => {
+  const plain = request.urlParams.length === 0 && request.hash._tag === "None"
+  if (plain && request.url === lastUrl && lastTarget !== undefined) return lastTarget
+  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+  if (url._tag === "Left") return undefined
+  const target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
+  if (plain) {
+    lastUrl = request.url
+    lastTarget = target
+  }
+  return target
+}
+
+const textDecoder = new TextDecoder()
+
+/**
+ * One exchange's undici handler: collects the body (at most `limit` bytes) and reports once. An abort before undici
+ * has started the request is remembered and applied when it does.
+ */
+class ExchangeHandler implements Undici.Dispatcher.DispatchHandler {
+  private controller: Undici.Dispatcher.DispatchController | undefined
+  private aborted = false
+  private finished = false
+  private status = 0
+  private headers: Record<string, string> = {}
+  private readonly chunks: Array<Buffer> = []
+  private size = 0
+
+  constructor(private readonly limit: number, private readonly done: (result: Http.ExchangeResult) => void) {}
+
+  private finish(result: Http.ExchangeResult) {
+    if (this.finished) return
+    this.finished = true
+    this.done(result)
+  }
+
+  /** Stops the request (or the body being read); no result is reported after this. */
+  abort(): void {
+    this.finished = true
+    if (this.aborted) return
+    this.aborted = true
+    this.controller?.abort(new Error("the request was aborted"))
+  }
+
+  private tooLarge() {
+    this.finish({ _tag: "TooLarge", status: this.status })
+    this.abort()
+  }
+
+  onRequestStart(controller: Undici.Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.aborted) controller.abort(new Error("the request was aborted"))
+  }
+
+  onResponseStart(
+    _controller: Undici.Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | Array<string> | undefined>
+  ): void {
+    if (statusCode < 200) return // an informational answer: the real one follows
+    this.status = statusCode
+    const out: Record<string, string> = {}
+    for (const name in headers) {
+      const value = headers[name]
+      if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value
+    }
+    this.headers = out
+    const declared = out["content-length"]
+    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > this.limit) this.tooLarge()
+  }
+
+  onResponseData(_controller: Undici.Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.finished) return
+    this.size += chunk.length
+    if (this.size > this.limit) return this.tooLarge()
+    this.chunks.push(chunk)
+  }
+
+  onResponseEnd(): void {
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.finish({ _tag: "Response", status: this.status, headers: this.headers, text: textDecoder.decode(body) })
+  }
+
+  onResponseError(_controller: Undici.Dispatcher.DispatchController, error: Error): void {
+    this.finish({ _tag: "Failed", cause: error })
+  }
+}
+
+/**
+ * The direct exchange on `dispatcher` (see `Http.Exchange`): one undici `dispatch` with a handler that collects the
+ * body — no response object, no body stream, no `AbortController`. It takes requests with no body or a byte body,
+ * when the context holds no `UndiciRequestOptions` (those go through the client, which applies them).
+ *
+ * @internal
+ */
+export const makeExchange = (dispatcher: Undici.Dispatcher): Http.Exchange => ({
+  accepts: (request, context) =>
+    (request.body._tag === "Empty" || request.body._tag === "Uint8Array") &&
+    !context.unsafeMap.has(NodeHttpClient.UndiciRequestOptions.key) &&
+    targetOf(request) !== undefined,
+  send: (request, headers, limit, done) => {
+    const target = targetOf(request)
+    if (target === undefined) {
+      done({ _tag: "Failed", cause: new Error("invalid URL") })
+      return noop
+    }
+    const handler = new ExchangeHandler(limit, done)
+    dispatcher.dispatch({
+      method: request.method,
+      origin: target.origin,
+      path: target.path,
+      headers: { ...request.headers, ...headers },
+      body: request.body._tag === "Uint8Array" ? request.body.body : null,
+      // timeouts are the attempt's own
+      headersTimeout: 60 * 60 * 1000,
+      bodyTimeout: 0
+    }, handler)
+    return () => handler.abort()
+  }
+})
