@@ -174,20 +174,69 @@ export type ExchangeResult =
  */
 export interface Exchange {
   /**
-   * Whether `send` can take this request in this context (the same request through the client would be sent
-   * differently otherwise, e.g. with request options from the context, or with a streamed body).
+   * Whether requests can be sent directly in this context (the same request through the client would be sent
+   * differently otherwise, e.g. with request options from the context).
    */
-  readonly accepts: (request: HttpClientRequest.HttpClientRequest, context: Context.Context<never>) => boolean
-  /**
-   * Sends `request` with `headers` set on top of its own, reads at most `limit` bytes of the answer, and calls `done`
-   * once with the result, unless the returned function (abort) is called first.
-   */
-  readonly send: (
-    request: HttpClientRequest.HttpClientRequest,
-    headers: Readonly<Record<string, string>>,
-    limit: number,
-    done: (result: ExchangeResult) => void
-  ) => () => void
+  readonly accepts: (context: Context.Context<never>) => boolean
+  /** Sends `request`, reads at most `limit` bytes of the answer, and calls `done` once, unless aborted first. */
+  readonly send: (request: WireRequest, limit: number, done: (result: ExchangeResult) => void) => () => void
+}
+
+/** A request as it goes on the wire: where, and its headers and bytes. @internal */
+export interface WireRequest {
+  readonly method: string
+  readonly origin: string
+  /** The path with the query string (and fragment). */
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array | null
+}
+
+/** A request with a form body, before its URL is split and the client's fixed headers are added. @internal */
+export interface FormRequest {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
+/** Origin and path of the last URL split: a credential sends to the same endpoint every time. */
+let lastTargetUrl = ""
+let lastTarget: { readonly origin: string; readonly path: string } | undefined
+
+const targetOf = (url: string): { readonly origin: string; readonly path: string } | undefined => {
+  if (url === lastTargetUrl && lastTarget !== undefined) return lastTarget
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return undefined
+  }
+  lastTargetUrl = url
+  return lastTarget = { origin: parsed.origin, path: parsed.pathname + parsed.search + parsed.hash }
+}
+
+/**
+ * `request` as it would go on the wire through the client (its headers with `fixed` on top), or `undefined` when
+ * only the client can send it (a streamed or multipart body, URL parameters kept apart, an invalid URL).
+ */
+const wireRequest = (
+  request: HttpClientRequest.HttpClientRequest,
+  fixed: Readonly<Record<string, string>>
+): WireRequest | undefined => {
+  const body = request.body
+  if (
+    (body._tag !== "Empty" && body._tag !== "Uint8Array") || request.urlParams.length > 0 ||
+    request.hash._tag === "Some"
+  ) return undefined
+  const target = targetOf(request.url)
+  if (target === undefined) return undefined
+  return {
+    method: request.method,
+    origin: target.origin,
+    path: target.path,
+    headers: { ...request.headers, ...fixed },
+    body: body._tag === "Uint8Array" ? body.body : null
+  }
 }
 
 /** An exchange and the fixed headers of the client it was attached to. */
@@ -379,50 +428,107 @@ const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 /** The longest delay a timer can have; the live `Clock` treats a longer duration as no timeout at all. */
 const maxTimerMillis = 2 ** 31 - 1
 
+/** The attempt timeout's failure. */
+const timeoutFailure = (timeoutMillis: number): TransportFailure => ({
+  _tag: "TransportFailure",
+  kind: "timeout",
+  description: `no answer within ${timeoutMillis / 1000} s`
+})
+
 /**
- * One attempt through a direct exchange, as one asynchronous step: the attempt timeout is a timer of its own (the
- * same timer the live `Clock` would set), and interrupting the attempt aborts the request.
+ * One attempt through a direct exchange, without a fiber: `done` is called once with the answer or why there was
+ * none, unless the returned function (abort) is called first. The attempt timeout is a timer of its own (the same
+ * timer the live `Clock` would set).
  */
-const exchangeOnce = (
+const exchangeAttempt = (
   direct: AttachedExchange,
-  request: HttpClientRequest.HttpClientRequest,
+  request: WireRequest,
   limit: number,
   timeoutMillis: number,
-  onTimeout: () => TransportFailure
+  done: (result: Either.Either<RawResponse, TransportFailure>) => void
+): () => void => {
+  let settled = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const finish = (result: Either.Either<RawResponse, TransportFailure>) => {
+    if (settled) return
+    settled = true
+    if (timer !== undefined) clearTimeout(timer)
+    done(result)
+  }
+  const abort = direct.exchange.send(request, limit, (result) => {
+    switch (result._tag) {
+      case "Response":
+        return finish(Either.right(result))
+      case "TooLarge":
+        return finish(Either.left(tooLargeFailure(result.status, limit)))
+      case "Failed":
+        return finish(
+          Either.left({ _tag: "TransportFailure", kind: "network", description: describeCause(result.cause) })
+        )
+    }
+  })
+  if (!settled && timeoutMillis <= maxTimerMillis) {
+    timer = setTimeout(() => {
+      abort()
+      finish(Either.left(timeoutFailure(timeoutMillis)))
+    }, timeoutMillis)
+  }
+  return () => {
+    settled = true
+    if (timer !== undefined) clearTimeout(timer)
+    abort()
+  }
+}
+
+/** {@link exchangeAttempt} as one asynchronous step: interrupting it aborts the request. */
+const exchangeOnce = (
+  direct: AttachedExchange,
+  request: WireRequest,
+  limit: number,
+  timeoutMillis: number
 ): Effect.Effect<Either.Either<RawResponse, TransportFailure>> =>
   Effect.async<Either.Either<RawResponse, TransportFailure>>((resume) => {
-    let settled = false
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const finish = (result: Either.Either<RawResponse, TransportFailure>) => {
-      if (settled) return
-      settled = true
-      if (timer !== undefined) clearTimeout(timer)
-      resume(Effect.succeed(result))
-    }
-    const abort = direct.exchange.send(request, direct.headers, limit, (result) => {
-      switch (result._tag) {
-        case "Response":
-          return finish(Either.right(result))
-        case "TooLarge":
-          return finish(Either.left(tooLargeFailure(result.status, limit)))
-        case "Failed":
-          return finish(
-            Either.left({ _tag: "TransportFailure", kind: "network", description: describeCause(result.cause) })
-          )
-      }
-    })
-    if (!settled && timeoutMillis <= maxTimerMillis) {
-      timer = setTimeout(() => {
-        abort()
-        finish(Either.left(onTimeout()))
-      }, timeoutMillis)
-    }
-    return Effect.sync(() => {
-      settled = true
-      if (timer !== undefined) clearTimeout(timer)
-      abort()
-    })
+    const abort = exchangeAttempt(direct, request, limit, timeoutMillis, (result) => resume(Effect.succeed(result)))
+    return Effect.sync(abort)
   })
+
+/**
+ * A first attempt made outside any fiber: through the direct exchange of `client`, when the fiber whose `clock`
+ * and `context` these are has the live `Clock` and the exchange sends requests in that context. Returns `undefined`
+ * (and sends nothing) when it cannot; else calls `done` once with the attempt's outcome (as `sendWithRetry` would
+ * count it: attempt 1), unless the returned function (abort) is called first. Continue with
+ * `sendWithRetry(…, first)` when the outcome is not the answer wanted.
+ *
+ * @internal
+ */
+export const sendDirect = (
+  client: HttpClient.HttpClient,
+  request: FormRequest,
+  policy: RetryPolicy,
+  clock: Clock.Clock,
+  context: Context.Context<never>,
+  done: (outcome: Outcome) => void
+): (() => void) | undefined => {
+  const direct = exchangeOf(client)
+  if (direct === undefined || clock !== liveClock || !direct.exchange.accepts(context)) return undefined
+  const target = targetOf(request.url)
+  if (target === undefined) return undefined
+  const url = safeUrlCached(request.url)
+  const sentAtMillis = clock.unsafeCurrentTimeMillis()
+  return exchangeAttempt(
+    direct,
+    {
+      method: "POST",
+      origin: target.origin,
+      path: target.path,
+      headers: { ...request.headers, ...direct.headers },
+      body: request.body
+    },
+    policy.maxBodyBytes ?? maxBodyBytes,
+    policy.attemptTimeoutMillis,
+    (result) => done({ result, attempts: 1, url, sentAtMillis })
+  )
+}
 
 /** `safeUrl` of the last URL seen: every attempt of a credential goes to the same few URLs. */
 let lastUrl = ""
@@ -449,11 +555,12 @@ const safeUrlCached = (url: string): string => {
 export const sendWithRetry = <E, R>(
   client: HttpClient.HttpClient,
   makeRequest: Effect.Effect<HttpClientRequest.HttpClientRequest, E, R>,
-  policy: RetryPolicy
+  policy: RetryPolicy,
+  first?: Outcome
 ): Effect.Effect<Outcome, E, R> =>
   Effect.clockWith((clock) => {
-    const startedAt = clock.unsafeCurrentTimeMillis()
-    let attempts = 0
+    const startedAt = first?.sentAtMillis ?? clock.unsafeCurrentTimeMillis()
+    let attempts = first?.attempts ?? 0
     const limit = policy.maxBodyBytes ?? maxBodyBytes
     const rules = policy.statusRules ?? []
     const direct = exchangeOf(client)
@@ -461,12 +568,10 @@ export const sendWithRetry = <E, R>(
       const status = statusOf(input)
       return status === undefined ? undefined : rules.find((r) => r.status === status)
     }
-    const onTimeout = (): TransportFailure => ({
-      _tag: "TransportFailure",
-      kind: "timeout",
-      description: `no answer within ${policy.attemptTimeoutMillis / 1000} s`
-    })
-    const timeout = { duration: Duration.millis(policy.attemptTimeoutMillis), onTimeout }
+    const timeout = {
+      duration: Duration.millis(policy.attemptTimeoutMillis),
+      onTimeout: () => timeoutFailure(policy.attemptTimeoutMillis)
+    }
 
     const settle = (
       result: Either.Either<RawResponse, TransportFailure>,
@@ -506,11 +611,11 @@ export const sendWithRetry = <E, R>(
       const url = safeUrlCached(request.url)
       const sentAtMillis = clock.unsafeCurrentTimeMillis()
       attempts++
-      const result: Effect.Effect<Either.Either<RawResponse, TransportFailure>> = direct !== undefined &&
-          clock === liveClock
+      const wire = direct !== undefined && clock === liveClock ? wireRequest(request, direct.headers) : undefined
+      const result: Effect.Effect<Either.Either<RawResponse, TransportFailure>> = wire !== undefined
         ? Effect.withFiberRuntime((fiber) =>
-          direct.exchange.accepts(request, fiber.currentContext)
-            ? exchangeOnce(direct, request, limit, policy.attemptTimeoutMillis, onTimeout)
+          direct!.exchange.accepts(fiber.currentContext)
+            ? exchangeOnce(direct!, wire, limit, policy.attemptTimeoutMillis)
             : viaClient(request)
         )
         : viaClient(request)
@@ -573,7 +678,9 @@ export const sendWithRetry = <E, R>(
         }))
     }
 
-    return Effect.catchIf(attempt, isAttemptFailed, retrying)
+    // An attempt already made (`sendDirect`) counts as the first: settled here, then retried as usual.
+    const firstAttempt = first === undefined ? attempt : settle(first.result, first.url, first.sentAtMillis)
+    return Effect.catchIf(firstAttempt, isAttemptFailed, retrying)
   })
 
 /** The `<title>` of an HTML page, to say which proxy or portal answered. @internal */

@@ -201,29 +201,6 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
     Effect.succeed
   )
 
-/** Where a request goes, for undici: the URL's origin and its path with the query string and fragment. */
-interface Target {
-  readonly origin: string
-  readonly path: string
-}
-
-/** The target of the last URL string seen without parameters: a credential sends to the same endpoint each time. */
-let lastUrl = ""
-let lastTarget: Target | undefined
-
-const targetOf = (request: HttpClientRequest.HttpClientRequest): Target | undefined => {
-  const plain = request.urlParams.length === 0 && request.hash._tag === "None"
-  if (plain && request.url === lastUrl && lastTarget !== undefined) return lastTarget
-  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-  if (url._tag === "Left") return undefined
-  const target = { origin: url.right.origin, path: url.right.pathname + url.right.search + url.right.hash }
-  if (plain) {
-    lastUrl = request.url
-    lastTarget = target
-  }
-  return target
-}
-
 const textDecoder = new TextDecoder()
 
 /**
@@ -301,29 +278,21 @@ class ExchangeHandler implements Undici.Dispatcher.DispatchHandler {
 
 /**
  * The direct exchange on `dispatcher` (see `Http.Exchange`): one undici `dispatch` with a handler that collects the
- * body — no response object, no body stream, no `AbortController`. It takes requests with no body or a byte body,
- * when the context holds no `UndiciRequestOptions` (those go through the client, which applies them).
+ * body — no response object, no body stream, no `AbortController`. Not in a context that holds
+ * `UndiciRequestOptions` (those requests go through the client, which applies them).
  *
  * @internal
  */
 export const makeExchange = (dispatcher: Undici.Dispatcher): Http.Exchange => ({
-  accepts: (request, context) =>
-    (request.body._tag === "Empty" || request.body._tag === "Uint8Array") &&
-    !context.unsafeMap.has(NodeHttpClient.UndiciRequestOptions.key) &&
-    targetOf(request) !== undefined,
-  send: (request, headers, limit, done) => {
-    const target = targetOf(request)
-    if (target === undefined) {
-      done({ _tag: "Failed", cause: new Error("invalid URL") })
-      return noop
-    }
+  accepts: (context) => !context.unsafeMap.has(NodeHttpClient.UndiciRequestOptions.key),
+  send: (request, limit, done) => {
     const handler = new ExchangeHandler(limit, done)
     dispatcher.dispatch({
-      method: request.method,
-      origin: target.origin,
-      path: target.path,
-      headers: { ...request.headers, ...headers },
-      body: request.body._tag === "Uint8Array" ? request.body.body : null,
+      method: request.method as Undici.Dispatcher.HttpMethod,
+      origin: request.origin,
+      path: request.path,
+      headers: request.headers,
+      body: request.body,
       // timeouts are the attempt's own
       headersTimeout: 60 * 60 * 1000,
       bodyTimeout: 0

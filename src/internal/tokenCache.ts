@@ -4,6 +4,8 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
@@ -20,6 +22,8 @@ import type {
 import * as Token from "./accessToken.js"
 import * as CacheMetrics from "./metrics.js"
 import * as SingleFlight from "./singleFlight.js"
+
+const noop = () => {}
 
 /** @internal */
 export const mustRefreshMarginMillis = 30_000
@@ -115,6 +119,8 @@ interface Entry extends SingleFlight.Slot<AccessToken, unknown> {
   token: AccessToken | undefined
   refreshOn: number
   mustRefreshAt: number
+  /** A request made without a fiber, in flight (see `Direct`). */
+  direct: Pending | undefined
 }
 
 /**
@@ -127,6 +133,47 @@ export type Fetch<E> = Effect.Effect<AccessToken, E> | (() => Effect.Effect<Acce
 
 const fetchOf = <E>(fetch: Fetch<E>): Effect.Effect<AccessToken, E> => Effect.isEffect(fetch) ? fetch : fetch()
 
+/**
+ * A key's request made without a fiber when it can be (a client secret over the Node client: see
+ * `confidentialClient.ts`). The engine uses it for a cache miss when no `TokenCache` backend is in the context.
+ *
+ * @internal
+ */
+export interface Direct<E> {
+  /**
+   * Sends the first attempt if it can in the context of `fiber` (the caller's), and calls `done` once with the token,
+   * or with the effect that continues the request from that attempt (retries, errors: the usual path); returns the
+   * abort function. Returns `undefined`, having sent nothing, when it cannot: the engine then runs `fetch`.
+   */
+  readonly start: (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    done: (result: DirectResult<E>) => void
+  ) => (() => void) | undefined
+}
+
+/** @internal */
+export type DirectResult<E> =
+  | { readonly _tag: "Token"; readonly token: AccessToken }
+  | { readonly _tag: "Continue"; readonly fetch: Effect.Effect<AccessToken, E> }
+
+/** A request made without a fiber, and the callers waiting for it. */
+interface Pending {
+  readonly waiters: Set<(effect: Effect.Effect<AccessToken, any>) => void>
+  abort: () => void
+  /** What every caller gets, once the request has ended (a caller that comes late gets it at once). */
+  settled: Effect.Effect<AccessToken, any> | undefined
+}
+
+/** Waits for a request made without a fiber; interrupting the waiter never stops the request. */
+const waitDirect = <E>(pending: Pending): Effect.Effect<AccessToken, E> =>
+  Effect.async<AccessToken, E>((resume) => {
+    if (pending.settled !== undefined) return resume(pending.settled)
+    pending.waiters.add(resume)
+    return Effect.sync(() => {
+      pending.waiters.delete(resume)
+    })
+  })
+
 /** @internal */
 export interface Engine {
   /**
@@ -138,7 +185,8 @@ export interface Engine {
   readonly get: <E>(
     key: string,
     fetch: Fetch<E>,
-    bypass: boolean
+    bypass: boolean,
+    direct?: Direct<E> | undefined
   ) => Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError>
   readonly size: () => number
   /**
@@ -193,43 +241,48 @@ export const make = (options: {
     yield* Effect.addFinalizer(() => metrics.release)
 
     const dead = (entry: Entry, now: number) =>
-      SingleFlight.current(entry, now) === undefined && (entry.token === undefined || now >= entry.mustRefreshAt)
+      SingleFlight.current(entry, now) === undefined && entry.direct === undefined &&
+      (entry.token === undefined || now >= entry.mustRefreshAt)
 
     // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion), in
-    // amortised O(1): the Map's insertion order is a queue. A new key looks at a few of the oldest entries: dead ones
-    // (no usable token, nothing in flight or held) go, live ones move to the back. At the hard bound, the oldest
-    // entry with nothing in flight goes even if its token is live (it is requested again when asked for).
-    // The walk goes on from where the last one stopped: one iterator over the Map, kept between sweeps. A fresh
-    // `for…of` from the front would step over every entry deleted since the Map's last rehash (V8 leaves holes),
-    // which costs O(keys), not O(1), once thousands of keys have moved to the back.
-    let cursor: Iterator<[string, Entry]> | undefined
-    const oldest = (): [string, Entry] | undefined => {
-      cursor ??= entries.entries()
-      let next = cursor.next()
-      if (next.done === true) {
-        cursor = entries.entries()
-        next = cursor.next()
+    // amortised O(1). A new key looks at the next few entries of a walk round the Map: dead ones (no usable token,
+    // nothing in flight or held) go; live ones stay where they are (moving them to the back would cost two Map
+    // operations each and grow the table, on every new key of a busy credential). At the hard bound, the oldest
+    // entries (the Map's insertion order) with nothing in flight go even if their token is live (they are requested
+    // again when asked for). Each walk is one iterator kept between calls: a fresh `for…of` from the front would
+    // step over every entry deleted since the Map's last rehash (V8 leaves holes), O(keys) rather than O(1).
+    const walker = () => {
+      let cursor: Iterator<[string, Entry]> | undefined
+      return (): [string, Entry] | undefined => {
+        cursor ??= entries.entries()
+        let next = cursor.next()
+        if (next.done === true) {
+          cursor = entries.entries()
+          next = cursor.next()
+        }
+        return next.done === true ? undefined : next.value
       }
-      return next.done === true ? undefined : next.value
     }
+    const nextToSweep = walker()
+    const nextOldest = walker()
     const sweep = (now: number) => {
       if (entries.size < sweepAbove) return
       for (let budget = sweepBudget; budget > 0; budget--) {
-        const next = oldest()
+        const next = nextToSweep()
         if (next === undefined) break
         const [key, entry] = next
+        if (!dead(entry, now)) continue
         entries.delete(key)
-        if (!dead(entry, now)) entries.set(key, entry)
-        else if (entry.token !== undefined) metrics.cachedDelta(-1)
+        if (entry.token !== undefined) metrics.cachedDelta(-1)
       }
       // at the hard bound the oldest entries with nothing in flight go, live or not (at most one pass over the keys)
       for (let steps = entries.size; entries.size >= maxEntries && steps > 0; steps--) {
-        const next = oldest()
+        const next = nextOldest()
         if (next === undefined) break
         const [key, entry] = next
+        if (SingleFlight.running(entry) || entry.direct !== undefined) continue
         entries.delete(key)
-        if (SingleFlight.running(entry)) entries.set(key, entry)
-        else if (entry.token !== undefined) metrics.cachedDelta(-1)
+        if (entry.token !== undefined) metrics.cachedDelta(-1)
       }
     }
 
@@ -331,17 +384,90 @@ export const make = (options: {
         }
       })
 
+    // Requests made without a fiber (see `Direct`): closing the scope aborts them, and their callers are interrupted,
+    // as they would be with a request in a fiber of the scope.
+    const pendings = new Set<Pending>()
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const pending of pendings) {
+          pending.abort()
+          settleDirect(pending, Effect.interrupt)
+        }
+        pendings.clear()
+      })
+    )
+    const settleDirect = (pending: Pending, effect: Effect.Effect<AccessToken, any>) => {
+      pending.settled = effect
+      for (const waiter of pending.waiters) waiter(effect)
+      pending.waiters.clear()
+    }
+
+    /**
+     * Starts `direct` for the entry's key, or returns `undefined` when it cannot run in this fiber's context. Its
+     * token is stored and counted like a request of `fetch`; when it hands over (a failure, a retry), the usual path
+     * continues it in the fiber of the first caller to resume, in this scope, and the others join that request.
+     */
+    const startDirect = <E>(
+      key: string,
+      e: Entry,
+      fetch: Fetch<E>,
+      direct: Direct<E>,
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
+      clock: Clock.Clock,
+      startedAt: number
+    ): Pending | undefined => {
+      const pending: Pending = { waiters: new Set(), abort: noop, settled: undefined }
+      e.direct = pending
+      pendings.add(pending)
+      const abort = direct.start(fiber, (result) => {
+        if (e.direct !== pending) return
+        e.direct = undefined
+        pendings.delete(pending)
+        const now = clock.unsafeCurrentTimeMillis()
+        if (result._tag === "Token" && Token.expiresOnMillis(result.token) > now) {
+          store(e, result.token, now)
+          metrics.succeeded(now - startedAt, fiber.getFiberRef(FiberRef.currentMetricLabels))
+          return settleDirect(pending, Effect.succeed(result.token))
+        }
+        // handed over: the continuation runs once (a caller that resumes after it has ended starts a new request)
+        let handedOver: Effect.Effect<AccessToken, E> | undefined = result._tag === "Token"
+          ? Effect.succeed(result.token) // already expired: the usual path refuses it
+          : result.fetch
+        const continued = Effect.suspend(() => {
+          const next = handedOver ?? fetchOf(fetch)
+          handedOver = undefined
+          return next
+        })
+        settleDirect(
+          pending,
+          Effect.flatMap(
+            Effect.suspend(() => start(e, withPersistence(key, metrics.measured(continued, startedAt), "usable"), false)),
+            SingleFlight.wait
+          )
+        )
+      })
+      if (abort === undefined) {
+        if (e.direct === pending) e.direct = undefined
+        pendings.delete(pending)
+        return undefined
+      }
+      pending.abort = abort
+      return pending
+    }
+
     // `withFiberRuntime` rather than `Effect.clockWith`: one effect and one closure per built `get` (a memoised
     // cached path keeps it for as long as the credential remembers the request), and one step fewer per call.
-    const get = <E>(key: string, fetch: Fetch<E>, bypass: boolean) =>
+    const get = <E>(key: string, fetch: Fetch<E>, bypass: boolean, direct?: Direct<E>) =>
       Effect.withFiberRuntime(
         (fiber): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
-          const now = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
-            .unsafeCurrentTimeMillis()
+          const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+          const now = clock.unsafeCurrentTimeMillis()
           let entry = entries.get(key)
           if (entry === undefined) {
             sweep(now)
-            entry = { token: undefined, refreshOn: 0, mustRefreshAt: 0, flight: undefined, until: 0 }
+            entry = { token: undefined, refreshOn: 0, mustRefreshAt: 0, flight: undefined, until: 0, direct: undefined }
             entries.set(key, entry)
           }
           const e = entry
@@ -357,7 +483,7 @@ export const make = (options: {
               return Effect.succeed(e.token)
             }
             if (decision === "refresh") {
-              if (SingleFlight.current(e, now) === undefined && now >= e.until) {
+              if (SingleFlight.current(e, now) === undefined && e.direct === undefined && now >= e.until) {
                 return Effect.as(
                   start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "fresh"), true),
                   e.token
@@ -365,6 +491,13 @@ export const make = (options: {
               }
               return Effect.succeed(e.token)
             }
+          }
+          if (e.direct !== undefined) return waitDirect(e.direct)
+          if (
+            direct !== undefined && !closed && Option.isNone(persistence) && SingleFlight.current(e, now) === undefined
+          ) {
+            const pending = startDirect(key, e, fetch, direct, fiber, clock, now)
+            if (pending !== undefined) return waitDirect(pending)
           }
           // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
           return Effect.flatMap(
