@@ -11,8 +11,12 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, it, vi } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
@@ -248,4 +252,75 @@ describe("direct token requests (a client secret over the Node client's exchange
       assert.strictEqual(used, 1)
       assert.strictEqual(state.sends, 0)
     }).pipe(Effect.scoped))
+})
+
+describe("sendDirect (the first attempt without a fiber)", () => {
+  const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+  const policy = Http.resolvePolicy({ attemptTimeoutMillis: 5_000 }, Http.defaultRetryPolicy)
+  const form: Http.FormRequest = {
+    url: "https://login.example.test/tenant/oauth2/v2.0/token",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new TextEncoder().encode("a=1")
+  }
+  const neverAnswers = () => {
+    const state = { sends: 0, aborted: 0 }
+    const exchange: Http.Exchange = {
+      accepts: () => true,
+      send: () => {
+        state.sends++
+        return () => void state.aborted++
+      }
+    }
+    const client = HttpClient.make(() => Effect.die(new Error("not used")))
+    return { state, client: Http.withTokenTransport(client, client, exchange) }
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it("an attempt with no answer ends at the attempt timeout (a timer of its own), aborted, as attempt 1", () => {
+    vi.useFakeTimers()
+    const { client, state } = neverAnswers()
+    const outcomes: Array<Http.Outcome> = []
+    const abort = Http.sendDirect(client, form, policy, liveClock, Context.empty(), (o) => outcomes.push(o))
+    assert.isDefined(abort)
+    vi.advanceTimersByTime(4_999)
+    assert.strictEqual(outcomes.length, 0)
+    vi.advanceTimersByTime(1)
+    assert.strictEqual(outcomes.length, 1)
+    const outcome = outcomes[0]!
+    assert.strictEqual(outcome.attempts, 1)
+    assert.strictEqual(outcome.url, "https://login.example.test/tenant/oauth2/v2.0/token")
+    assert.isTrue(Either.isLeft(outcome.result) && outcome.result.left.kind === "timeout")
+    assert.strictEqual(state.aborted, 1)
+    // aborting afterwards reports nothing more
+    abort!()
+    vi.advanceTimersByTime(10_000)
+    assert.strictEqual(outcomes.length, 1)
+  })
+
+  it("aborting stops the timer: nothing is reported", () => {
+    vi.useFakeTimers()
+    const { client, state } = neverAnswers()
+    const outcomes: Array<Http.Outcome> = []
+    const abort = Http.sendDirect(client, form, policy, liveClock, Context.empty(), (o) => outcomes.push(o))
+    abort!()
+    assert.strictEqual(state.aborted, 1)
+    assert.strictEqual(vi.getTimerCount(), 0)
+    vi.advanceTimersByTime(10_000)
+    assert.strictEqual(outcomes.length, 0)
+  })
+
+  it("declines (sends nothing) without an exchange, with another Clock, or when the exchange declines the context", () => {
+    const { client, state } = neverAnswers()
+    const done = () => assert.fail("nothing should be reported")
+    const plain = HttpClient.make(() => Effect.die(new Error("not used")))
+    assert.isUndefined(Http.sendDirect(plain, form, policy, liveClock, Context.empty(), done))
+    const otherClock: Clock.Clock = { ...liveClock, unsafeCurrentTimeMillis: () => 0 } as Clock.Clock
+    assert.isUndefined(Http.sendDirect(client, form, policy, otherClock, Context.empty(), done))
+    const declining = Http.withTokenTransport(plain, plain, { accepts: () => false, send: () => assert.fail("sent") })
+    assert.isUndefined(Http.sendDirect(declining, form, policy, liveClock, Context.empty(), done))
+    assert.strictEqual(state.sends, 0)
+  })
 })
