@@ -120,7 +120,10 @@ describe("direct token requests (a client secret over the Node client's exchange
       })
       assert.strictEqual(request.headers["content-type"], "application/x-www-form-urlencoded")
       assert.strictEqual(request.headers["content-length"], String(request.body!.length))
-      assert.match(request.headers["client-request-id"]!, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      assert.match(
+        request.headers["client-request-id"]!,
+        /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+      )
       // the layer client's fixed headers
       assert.strictEqual(request.headers["x-client-sku"], "effect-azure-identity")
       assert.strictEqual(request.headers.accept, "application/json")

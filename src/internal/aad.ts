@@ -276,8 +276,7 @@ interface SuccessBody {
   readonly foci?: unknown
 }
 
-const isSeconds = (value: unknown): value is number =>
-  typeof value === "number" && Number.isFinite(value) && value >= 0
+const isSeconds = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value >= 0
 
 const isOptionalString = (value: unknown): value is string | undefined =>
   value === undefined || typeof value === "string"

@@ -1,7 +1,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
@@ -220,7 +220,10 @@ export const makeClientCredentials = (
             )
             const clock = Context.get(services, Clock.Clock)
             return sendDirect(resolved.client, request, policy, clock, fiber.currentContext, (outcome) => {
-              if (Either.isRight(outcome.result) && outcome.result.right.status >= 200 && outcome.result.right.status < 300) {
+              if (
+                Either.isRight(outcome.result) && outcome.result.right.status >= 200 &&
+                outcome.result.right.status < 300
+              ) {
                 const answer = interpret(credential, outcome)
                 if (Either.isRight(answer)) return done({ _tag: "Token", token: answer.right.accessToken })
               }

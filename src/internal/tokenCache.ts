@@ -443,7 +443,9 @@ export const make = (options: {
         settleDirect(
           pending,
           Effect.flatMap(
-            Effect.suspend(() => start(e, withPersistence(key, metrics.measured(continued, startedAt), "usable"), false)),
+            Effect.suspend(() =>
+              start(e, withPersistence(key, metrics.measured(continued, startedAt), "usable"), false)
+            ),
             SingleFlight.wait
           )
         )

@@ -126,7 +126,9 @@ describe("Node layer: the direct exchange", () => {
   /** Undici request options that change nothing: their presence alone sends requests through the client. */
   const noOptions = {} as Undici.Dispatcher.RequestOptions
   const getToken = (origin: string, scope: string) =>
-    TokenCredential.getToken(scope).pipe(Effect.provide(credentialLayer(origin).pipe(Layer.provide(IdentityNode.layer))))
+    TokenCredential.getToken(scope).pipe(
+      Effect.provide(credentialLayer(origin).pipe(Layer.provide(IdentityNode.layer)))
+    )
 
   it.live("sends the request the client would send (the same line, headers and form; a fresh request id)", () =>
     Effect.gen(function*() {
@@ -159,7 +161,9 @@ describe("Node layer: the direct exchange", () => {
       const both = (scope: string) =>
         Effect.all([
           Effect.flip(getToken(origin, scope)),
-          Effect.flip(getToken(origin, scope).pipe(Effect.provideService(NodeHttpClient.UndiciRequestOptions, noOptions)))
+          Effect.flip(
+            getToken(origin, scope).pipe(Effect.provideService(NodeHttpClient.UndiciRequestOptions, noOptions))
+          )
         ])
       const [htmlDirect, htmlClient] = yield* both("https://a.example/.default")
       assert.strictEqual(htmlDirect.message, htmlClient.message)
