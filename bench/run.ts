@@ -388,7 +388,18 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     const entries: Array<Entry> = []
     // ours, in one fiber, on a fresh credential (the connection is opened by the first request); with BENCH_BASE,
     // the same for an earlier copy of the library's src first (before and after in one run)
-    const oursRow = async (library: typeof base, who: string, scopes: ReadonlyArray<string>) => {
+    // The machine is shared: ours and the raw client are measured in alternating rounds (fresh scopes, a fresh
+    // credential each round), and each entry is the median round (wall time; its CPU and heap from that round).
+    const ROUNDS = Math.max(1, Number(process.env.BENCH_SCOPE_ROUNDS ?? 3))
+    // each round its own scopes (flat strings, as `flat` says); the first round's are the list itself
+    const tag = (scope: string, round: number) => round === 0 ? scope : flat(`${scope}?round=${round}`)
+    const roundsOf = new Map<string, Array<Entry>>()
+    const record = (entry: Entry) => {
+      const list = roundsOf.get(entry.who) ?? []
+      list.push(entry)
+      roundsOf.set(entry.who, list)
+    }
+    const oursRow = async (library: typeof base, who: string, scopes: ReadonlyArray<string>, round: number) => {
       const layer = () =>
         library.index.ClientSecretCredential.layer({
           tenantId: TENANT,
@@ -401,8 +412,8 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       // too), is not counted per token. Three of them: a closure of the first credential has code specialised to its
       // context, which a second credential's closure cannot use; the JIT then compiles the code every credential
       // shares. With one warm-up credential, 300–400 functions were compiled during the weighed scopes (about 100
-      // bytes per token of metadata in the data spaces); with three, almost none.
-      for (let round = 0; round < JIT_ROUNDS; round++) {
+      // bytes per token of metadata in the data spaces); with three, almost none. Before the first round only.
+      for (let warmRound = 0; round === 0 && warmRound < JIT_ROUNDS; warmRound++) {
         const warm = ManagedRuntime.make(layer())
         await warm.runPromise(Effect.flatMap(
           library.index.TokenCredential.TokenCredential,
@@ -412,9 +423,12 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
       }
       const fresh = ManagedRuntime.make(layer())
       const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
-      await fresh.runPromise(Effect.forEach(warmList, (scope) => credential.getToken(scope), { discard: true }))
+      await fresh.runPromise(
+        Effect.forEach(warmList, (scope) => credential.getToken(tag(scope, round)), { discard: true })
+      )
       const spacesBefore = getHeapSpaceStatistics()
-      const weighed = await weigh(who === OURS ? "" : "base-")
+      // weighed in the first round only (heap snapshots take seconds); the other rounds are timed only
+      const weighed = round === 0 ? await weigh(who === OURS ? "" : "base-") : undefined
       connections = 0
       const cpu = process.cpuUsage()
       const millis = await fresh.runPromise(Effect.gen(function*() {
@@ -441,25 +455,20 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
           }`
         )
       }
-      entries.push({
+      record({
         who,
         how: `yield* credential.getToken; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
         cpuMillisPerOp: cpuMillis,
-        ...await weighed(SCOPES)
+        ...(weighed === undefined ? {} : await weighed(SCOPES))
       })
       await fresh.dispose()
     }
-    if (BASE !== undefined) {
-      await oursRow(
-        { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) },
-        `${OURS} (before: ${process.env.BENCH_BASE})`,
-        scopeList.map((scope) => flat(scope.replace("resource-", "before-")))
-      )
-    }
-    await oursRow(base, OURS, scopeList)
+    const baseLibrary = BASE === undefined
+      ? undefined
+      : { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) }
     // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
-    if (PEERS) {
+    const rawRound = async (round: number) => {
       const { close, post } = makeRawClient({
         protocol: "https",
         port,
@@ -467,22 +476,48 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         clientId: CLIENT,
         clientSecret: SECRET
       })
-      for (const scope of warmList) await post(scope)
-      const weighed = await weigh("raw-")
+      for (const scope of warmList) await post(tag(scope, round))
+      const scopes = scopeList.map((scope) => tag(scope, round))
+      const weighed = round === 0 ? await weigh("raw-") : undefined
       connections = 0
       const cpu = process.cpuUsage()
       const start = performance.now()
-      for (const scope of scopeList) await post(scope)
+      for (const scope of scopes) await post(scope)
       const millis = performance.now() - start
       const cpuMillis = cpuSince(cpu) / SCOPES
-      entries.push({
+      record({
         who: "raw node:https",
         how: `keep-alive agent; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
         value: millis,
         cpuMillisPerOp: cpuMillis,
-        ...await weighed(SCOPES)
+        ...(weighed === undefined ? {} : await weighed(SCOPES))
       })
       close()
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      if (baseLibrary !== undefined) {
+        await oursRow(
+          baseLibrary,
+          `${OURS} (before: ${process.env.BENCH_BASE})`,
+          scopeList.map((scope) => tag(scope.replace("resource-", "before-"), round)),
+          round
+        )
+      }
+      await oursRow(base, OURS, scopeList.map((scope) => tag(scope, round)), round)
+      if (PEERS) await rawRound(round)
+    }
+    for (const [, list] of roundsOf) {
+      const sorted = [...list].sort((a, b) => a.value - b.value)
+      const median = sorted[Math.floor(sorted.length / 2)]!
+      entries.push({
+        ...median,
+        // the heap is weighed in the first round
+        ...(list[0]!.heapBytesPerToken === undefined ? {} : { heapBytesPerToken: list[0]!.heapBytesPerToken }),
+        ...(list[0]!.heapUsedBytesPerToken === undefined
+          ? {}
+          : { heapUsedBytesPerToken: list[0]!.heapUsedBytesPerToken }),
+        how: `${median.how}; median of ${list.length} rounds (${list.map((e) => Math.round(e.value)).join(", ")} ms)`
+      })
     }
     // @azure/identity: its in-memory cache is searched linearly on every call (quadratic over distinct scopes:
     // 1000 take about 50 s here), so it gets the first AZURE_SCOPES only

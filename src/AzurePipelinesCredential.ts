@@ -56,6 +56,7 @@ import { ClientAuthenticationError, CredentialUnavailableError } from "./Identit
 import { assertionFields } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
 import { sanitize } from "./internal/developerTool.js"
+import * as Scrub from "./internal/scrub.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
@@ -323,6 +324,8 @@ export const make = (
             })
           )
       }),
+      // every header value redacted in the client's spans: the answer can echo the system access token anywhere
+      Scrub.withAllHeadersRedacted,
       Effect.withSpan("AzurePipelinesCredential.oidcToken", {
         attributes: { "azure.identity.credential": name, "azure.identity.service_connection_id": serviceConnectionId }
       })

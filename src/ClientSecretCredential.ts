@@ -99,7 +99,7 @@ export const make = (
       )
     }
     return Effect.succeed({ client_secret: options.clientSecret })
-  })
+  }, Redacted.value(options.clientSecret) === "" ? undefined : { client_secret: options.clientSecret })
 
 /**
  * Provides `TokenCredential` as this credential, caching tokens in memory (and in the `TokenCache` of the context, when

@@ -116,7 +116,8 @@ const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
   Effect.zipWith(
     HttpClient.HttpClient,
     NodeHttpClient.Dispatcher,
-    (client, dispatcher) => IdentityHttp.withTokenTransport(client, NodeTransport.make(dispatcher))
+    (client, dispatcher) =>
+      IdentityHttp.withTokenTransport(client, NodeTransport.make(dispatcher), NodeTransport.makeExchange(dispatcher))
   )
 ).pipe(Layer.provide(NodeHttpClient.layerUndiciWithoutDispatcher), Layer.provide(NodeHttpClient.dispatcherLayer))
 

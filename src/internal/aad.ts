@@ -9,13 +9,14 @@ import * as Schema from "effect/Schema"
 import * as AccessToken from "../AccessToken.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "../IdentityError.js"
 import type { RetryOptions } from "../RetryOptions.js"
-import type { Outcome, RawResponse } from "./http.js"
+import type { FormRequest, Outcome, RawResponse } from "./http.js"
 import {
   defaultRetryPolicy,
   describeBody,
   makeClient,
   maxBodyBytes,
   parseJson,
+  parseRaw,
   randomUuid,
   resolvePolicy,
   sendWithRetry
@@ -228,6 +229,10 @@ const interpretSuccess = (
   response: RawResponse,
   remove: (text: string) => string
 ): Either.Either<TokenResponse, ClientAuthenticationError> => {
+  // The common answer is checked by hand (what the schema checks, for the fields Entra sends); anything else —
+  // a number as a string, a wrong type, a missing field — is decoded by the schema, which also names the problem.
+  const quick = quickSuccessBody(parseRaw(response.text))
+  if (quick !== undefined) return tokenResponse(credential, outcome, response, quick)
   const json = parseJson(response.text)
   if (Option.isNone(json)) {
     const scrubbed = Scrub.scrubResponse(response, remove)
@@ -255,7 +260,52 @@ const interpretSuccess = (
       })
     )
   }
-  const body = decoded.right
+  return tokenResponse(credential, outcome, response, decoded.right)
+}
+
+/** The fields of a successful answer that are read. */
+interface SuccessBody {
+  readonly access_token: string
+  readonly token_type?: string | undefined
+  readonly expires_in: number
+  readonly refresh_in?: number | undefined
+  readonly refresh_token?: string | undefined
+  readonly id_token?: string | undefined
+  readonly client_info?: string | undefined
+  readonly scope?: string | undefined
+  readonly foci?: unknown
+}
+
+const isSeconds = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value) && value >= 0
+
+const isOptionalString = (value: unknown): value is string | undefined =>
+  value === undefined || typeof value === "string"
+
+/**
+ * The answer when it passes, field by field, what the success schema checks (numbers as numbers only); else
+ * `undefined`, and the schema decides.
+ */
+const quickSuccessBody = (parsed: Option.Option<unknown>): SuccessBody | undefined => {
+  if (Option.isNone(parsed)) return undefined
+  const body = parsed.value
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined
+  const b = body as Record<string, unknown>
+  const token = b.access_token
+  return typeof token === "string" && token.length >= 1 && token.length <= maxAccessTokenLength &&
+      !controlCharacter.test(token) && isSeconds(b.expires_in) &&
+      (b.refresh_in === undefined || isSeconds(b.refresh_in)) && isOptionalString(b.token_type) &&
+      isOptionalString(b.refresh_token) && isOptionalString(b.id_token) && isOptionalString(b.client_info) &&
+      isOptionalString(b.scope)
+    ? b as unknown as SuccessBody
+    : undefined
+}
+
+const tokenResponse = (
+  credential: string,
+  outcome: Outcome,
+  response: RawResponse,
+  body: SuccessBody
+): Either.Either<TokenResponse, ClientAuthenticationError> => {
   const expiresOnMillis = outcome.sentAtMillis + Math.round(body.expires_in * 1000)
   if (!(expiresOnMillis <= maxEpochMillis)) {
     return Either.left(
@@ -340,6 +390,11 @@ export interface TokenRequest {
   >
   readonly claims?: string | undefined
   readonly retryPolicy?: RetryOptions | undefined
+  /** The first attempt, already made outside a fiber (`sendDirect`) with these grant fields: continued from here. */
+  readonly first?: {
+    readonly outcome: Outcome
+    readonly fields: Readonly<Record<string, FormValue | undefined>>
+  } | undefined
 }
 
 /** @internal */
@@ -352,6 +407,46 @@ export const buildForm = (
     out[k] = Redacted.isRedacted(v) ? Redacted.value(v) : v
   }
   return out
+}
+
+/**
+ * The POST of a token request: the grant fields, `scope` and `claims` as a form, and the request id. @internal
+ */
+export const tokenHttpRequest = (
+  url: string,
+  requestId: string,
+  fields: Readonly<Record<string, FormValue | undefined>>,
+  scope: string,
+  claims: string | undefined
+): HttpClientRequest.HttpClientRequest =>
+  HttpClientRequest.post(url).pipe(
+    HttpClientRequest.setHeader("client-request-id", requestId),
+    HttpClientRequest.bodyUrlParams(buildForm({ ...fields, scope, claims }))
+  )
+
+const encoder = new TextEncoder()
+
+/**
+ * The same request as {@link tokenHttpRequest}, as bytes for a direct exchange (`sendDirect`): the form encoded
+ * alike (`URLSearchParams`), the same headers. @internal
+ */
+export const tokenFormRequest = (
+  url: string,
+  requestId: string,
+  fields: Readonly<Record<string, FormValue | undefined>>,
+  scope: string,
+  claims: string | undefined
+): FormRequest => {
+  const body = encoder.encode(new URLSearchParams(buildForm({ ...fields, scope, claims })).toString())
+  return {
+    url,
+    headers: {
+      "client-request-id": requestId,
+      "content-type": "application/x-www-form-urlencoded",
+      "content-length": String(body.length)
+    },
+    body
+  }
 }
 
 /**
@@ -368,21 +463,21 @@ export const requestToken = (
   // every secret sent (secret, password, assertion, refresh token, code…: the form's Redacted values), per attempt
   const secrets = new Set<Redacted.Redacted<string>>()
   const scope = request.scopes.join(" ")
-  const makeRequest = Effect.flatMap(request.form, (fields) => {
+  const remember = (fields: Readonly<Record<string, FormValue | undefined>>) => {
     for (const value of Object.values(fields)) if (Redacted.isRedacted(value)) secrets.add(value)
-    return Effect.map(randomUuid, (requestId) =>
-      HttpClientRequest.post(url).pipe(
-        HttpClientRequest.setHeader("client-request-id", requestId),
-        HttpClientRequest.bodyUrlParams(buildForm({ ...fields, scope, claims: request.claims }))
-      ))
+  }
+  const makeRequest = Effect.flatMap(request.form, (fields) => {
+    remember(fields)
+    return Effect.map(randomUuid, (requestId) => tokenHttpRequest(url, requestId, fields, scope, request.claims))
   })
-  return sendWithRetry(client, makeRequest, resolvePolicy(request.retryPolicy, defaultRetryPolicy)).pipe(
+  if (request.first !== undefined) remember(request.first.fields)
+  const policy = resolvePolicy(request.retryPolicy, defaultRetryPolicy)
+  return sendWithRetry(client, makeRequest, policy, request.first?.outcome).pipe(
     Effect.flatMap((outcome) => {
       // the secrets' pattern is built only when server text has to be cleaned (an error): never for a token
       let remover: ((text: string) => string) | undefined
       return interpret(request.credential, outcome, (text) => (remover ??= Scrub.secretRemover(secrets))(text))
     }),
-    Scrub.withAllHeadersRedacted,
     Effect.withSpan(`${request.credential}.requestToken`, {
       // the span's creation site is always this line: no `Error` stack captured per request
       captureStackTrace: false,

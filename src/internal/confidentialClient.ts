@@ -1,24 +1,34 @@
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import type { AccessToken } from "../AccessToken.js"
 import * as AuthorityHost from "../AuthorityHost.js"
 import type { ClientAuthenticationError } from "../IdentityError.js"
 import { CredentialUnavailableError, InvalidArgumentError } from "../IdentityError.js"
 import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
-import type { FormValue, TokenResponse } from "./aad.js"
-import { entraClient, mergeClaims, requestToken, tokenEndpoint } from "./aad.js"
+import type { FormValue, TokenRequest, TokenResponse } from "./aad.js"
+import { entraClient, interpret, mergeClaims, requestToken, tokenEndpoint, tokenFormRequest } from "./aad.js"
+import { defaultRetryPolicy, resolvePolicy, sendDirect } from "./http.js"
 import * as Peek from "./peek.js"
 import * as Regional from "./regionalAuthority.js"
 import * as TokenCacheEngine from "./tokenCache.js"
 
 /** How many request shapes a credential remembers (in each of its two memo maps) before it starts them over. @internal */
 export const memoLimit = 1024
+
+/** The `Random` and `Tracer` every fiber has unless a program or test replaces them. */
+const liveRandom = Context.get(DefaultServices.liveServices, Random.Random)
+const liveTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
 /** Everything a credential talking to the Entra token endpoint has resolved about itself. @internal */
 export interface Resolved {
@@ -145,7 +155,12 @@ export const makeClientCredentials = (
   clientAuth: (
     resolved: Resolved,
     context: GrantContext
-  ) => Effect.Effect<Readonly<Record<string, FormValue>>, ClientAuthenticationError | CredentialUnavailableError>
+  ) => Effect.Effect<Readonly<Record<string, FormValue>>, ClientAuthenticationError | CredentialUnavailableError>,
+  /**
+   * The client authentication at once, when it is fixed (a client secret): token requests may then be sent without
+   * a fiber (see `TokenCache.Direct`). `undefined` when it must be made for every request (an assertion).
+   */
+  fixedClientAuth?: Readonly<Record<string, FormValue>> | undefined
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   orUnavailable(
     credential,
@@ -161,6 +176,11 @@ export const makeClientCredentials = (
         request: (key) => {
           const { enableCae, scopes, tenantId } = parseKeyOf(key)
           return fetch(tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
+        },
+        direct: (key) => {
+          if (fixedFields === undefined) return undefined
+          const { enableCae, scopes, tenantId } = parseKeyOf(key)
+          return directFor(fixedFields, tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
         },
         storedKey: (key) => isScopeKey(key) ? TokenCacheEngine.cacheKey(resolved.tenantId, [key], false) : key
       })
@@ -180,7 +200,12 @@ export const makeClientCredentials = (
         isScopeKey(key)
           ? { tenantId: resolved.tenantId, scopes: [key], enableCae: false }
           : TokenCacheEngine.parseKey(key)
-      const fetch = (tenantId: string, scopes: ReadonlyArray<string>, claims: string | undefined) =>
+      const fetch = (
+        tenantId: string,
+        scopes: ReadonlyArray<string>,
+        claims: string | undefined,
+        first?: TokenRequest["first"]
+      ) =>
         Effect.flatMap(regional.host(tenantId), (authorityHost) =>
           requestToken(resolved.client, {
             credential,
@@ -192,8 +217,50 @@ export const makeClientCredentials = (
             form: Effect.map(
               clientAuth(resolved, { tenantId, scopes, tokenEndpoint: tokenEndpoint(authorityHost, tenantId) }),
               (auth) => ({ client_id: resolved.clientId, grant_type: "client_credentials", ...auth })
-            )
+            ),
+            first
           }).pipe(Effect.map((response: TokenResponse) => response.accessToken)))
+      // With a fixed client authentication, the first attempt of a request can be made without a fiber: over the
+      // Node client's direct exchange, with the live Clock and Random (the request id is then `crypto.randomUUID`),
+      // and Effect's own tracer (whose spans no one reads: with any other tracer the request has its span). Its token
+      // is the request's result; anything else (an error, a retry) continues on the usual path from that attempt.
+      const policy = resolvePolicy(resolved.retryPolicy, defaultRetryPolicy)
+      const fixedFields = fixedClientAuth === undefined
+        ? undefined
+        : { client_id: resolved.clientId, grant_type: "client_credentials", ...fixedClientAuth }
+      const directFor = (
+        fields: Readonly<Record<string, FormValue>>,
+        tenantId: string,
+        scopes: ReadonlyArray<string>,
+        claims: string | undefined
+      ): TokenCacheEngine.Direct<ClientAuthenticationError | CredentialUnavailableError> => ({
+        start: (fiber, done) => {
+          const services = fiber.getFiberRef(DefaultServices.currentServices)
+          const host = regional.hostNow(tenantId)
+          if (
+            host === undefined || Context.get(services, Random.Random) !== liveRandom ||
+            Context.get(services, Tracer.Tracer) !== liveTracer
+          ) return undefined
+          const request = tokenFormRequest(
+            tokenEndpoint(host, tenantId),
+            globalThis.crypto.randomUUID(),
+            fields,
+            scopes.join(" "),
+            claims
+          )
+          const clock = Context.get(services, Clock.Clock)
+          return sendDirect(resolved.client, request, policy, clock, fiber.currentContext, (outcome) => {
+            if (
+              Either.isRight(outcome.result) && outcome.result.right.status >= 200 &&
+              outcome.result.right.status < 300
+            ) {
+              const answer = interpret(credential, outcome)
+              if (Either.isRight(answer)) return done({ _tag: "Token", token: answer.right.accessToken })
+            }
+            done({ _tag: "Continue", fetch: fetch(tenantId, scopes, claims, { outcome, fields }) })
+          })
+        }
+      })
       // Validated requests by their raw input: the cached path does one Map lookup instead of re-validating,
       // re-sorting and re-merging on every call, and runs the effect `cache.cached` made for the request's key: the
       // cache entry itself, so a remembered request costs a slot in one of these maps and nothing else. Bounded;

@@ -3,6 +3,8 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -10,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as RetryOptions from "../RetryOptions.js"
+import { withAllHeadersRedacted } from "./scrub.js"
 
 /**
  * A status with its own retry rules (IMDS 410: a longer first delay, its own retry budget on top of the shared one,
@@ -146,38 +149,159 @@ export const retryAfterMillis = (
 /** Where `effect-azure-identity/node` attaches its lean token transport to the `HttpClient` it provides. */
 const tokenTransportKey = Symbol.for("effect-azure-identity/tokenTransport")
 
+/** Where the direct exchange is attached: to that client, and to the clients `makeClient` builds from it. */
+const exchangeKey = Symbol.for("effect-azure-identity/exchange")
+
+/** How a direct exchange ended: a whole answer, an answer whose body is over the limit, or no answer. @internal */
+export type ExchangeResult =
+  | {
+    readonly _tag: "Response"
+    readonly status: number
+    readonly headers: Readonly<Record<string, string>>
+    readonly text: string
+  }
+  | { readonly _tag: "TooLarge"; readonly status: number }
+  | { readonly _tag: "Failed"; readonly cause: unknown }
+
 /**
- * Attaches `transport` to `client` (which must be a client made for this, not one shared with other code): token
- * requests given exactly `client` are sent through `transport` instead (see `internal/nodeTransport.ts`). A client
- * made from it (`HttpClient.mapRequest`, …) is a new object without it, and is used as it is.
+ * A transport that sends a request and reads its whole answer in one step, outside the `HttpClient` pipeline (no
+ * response object, no body stream, no fiber): `effect-azure-identity/node` offers one on its undici `Agent` (see
+ * `internal/nodeTransport.ts`). `sendWithRetry` uses it for an attempt when the client it is given carries it (the
+ * client `makeClient` builds from the Node client) and the fiber's `Clock` is the live one (the attempt timeout is
+ * then a timer of its own); otherwise every attempt goes through the `HttpClient`.
+ *
+ * @internal
+ */
+export interface Exchange {
+  /**
+   * Whether requests can be sent directly in this context (the same request through the client would be sent
+   * differently otherwise, e.g. with request options from the context).
+   */
+  readonly accepts: (context: Context.Context<never>) => boolean
+  /** Sends `request`, reads at most `limit` bytes of the answer, and calls `done` once, unless aborted first. */
+  readonly send: (request: WireRequest, limit: number, done: (result: ExchangeResult) => void) => () => void
+}
+
+/** A request as it goes on the wire: where, and its headers and bytes. @internal */
+export interface WireRequest {
+  readonly method: string
+  readonly origin: string
+  /** The path with the query string (and fragment). */
+  readonly path: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array | null
+}
+
+/** A request with a form body, before its URL is split and the client's fixed headers are added. @internal */
+export interface FormRequest {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+}
+
+/** Origin and path of the last URL split: a credential sends to the same endpoint every time. */
+let lastTargetUrl = ""
+let lastTarget: { readonly origin: string; readonly path: string } | undefined
+
+const targetOf = (url: string): { readonly origin: string; readonly path: string } | undefined => {
+  if (url === lastTargetUrl && lastTarget !== undefined) return lastTarget
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return undefined
+  }
+  lastTargetUrl = url
+  return lastTarget = { origin: parsed.origin, path: parsed.pathname + parsed.search + parsed.hash }
+}
+
+/**
+ * `request` as it would go on the wire through the client (its headers with `fixed` on top), or `undefined` when
+ * only the client can send it (a streamed or multipart body, URL parameters kept apart, an invalid URL).
+ */
+const wireRequest = (
+  request: HttpClientRequest.HttpClientRequest,
+  fixed: Readonly<Record<string, string>>
+): WireRequest | undefined => {
+  const body = request.body
+  if (
+    (body._tag !== "Empty" && body._tag !== "Uint8Array") || request.urlParams.length > 0 ||
+    request.hash._tag === "Some"
+  ) return undefined
+  const target = targetOf(request.url)
+  if (target === undefined) return undefined
+  return {
+    method: request.method,
+    origin: target.origin,
+    path: target.path,
+    headers: { ...request.headers, ...fixed },
+    body: body._tag === "Uint8Array" ? body.body : null
+  }
+}
+
+/** An exchange and the fixed headers of the client it was attached to. */
+interface AttachedExchange {
+  readonly exchange: Exchange
+  readonly headers: Readonly<Record<string, string>>
+}
+
+const attach = <A extends object>(target: A, key: symbol, value: unknown): A =>
+  Object.defineProperty(target, key, { value, enumerable: false })
+
+/**
+ * Attaches `transport` (and the direct `exchange` on the same connections) to `client`, which must be a client made
+ * for this, not one shared with other code: token requests given exactly `client` are sent through `transport` or
+ * `exchange` instead (see `internal/nodeTransport.ts`). A client made from it (`HttpClient.mapRequest`, …) is a new
+ * object without them, and is used as it is.
  *
  * @internal
  */
 export const withTokenTransport = (
   client: HttpClient.HttpClient,
-  transport: HttpClient.HttpClient
-): HttpClient.HttpClient => Object.defineProperty(client, tokenTransportKey, { value: transport, enumerable: false })
+  transport: HttpClient.HttpClient,
+  exchange?: Exchange
+): HttpClient.HttpClient => {
+  attach(client, tokenTransportKey, transport)
+  return exchange === undefined ? client : attach(client, exchangeKey, { exchange, headers: {} })
+}
 
 /** The client token requests go through: the lean transport attached to `client`, else `client` itself. @internal */
 export const tokenTransport = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
   (client as { readonly [tokenTransportKey]?: HttpClient.HttpClient })[tokenTransportKey] ?? client
 
+const exchangeOf = (client: HttpClient.HttpClient): AttachedExchange | undefined =>
+  (client as { readonly [exchangeKey]?: AttachedExchange })[exchangeKey]
+
 /**
  * The client a credential layer builds once: fixed headers added to every request (`mapRequest`), and no trace
- * propagation headers sent to identity endpoints. Built on the client's token transport when it has one.
+ * propagation headers sent to identity endpoints. Built on the client's token transport when it has one; a direct
+ * exchange attached to `client` is attached to the new client too, with the same fixed headers.
  *
  * @internal
  */
 export const makeClient = (
   client: HttpClient.HttpClient,
   headers: Readonly<Record<string, string>>
-): HttpClient.HttpClient =>
-  tokenTransport(client).pipe(
+): HttpClient.HttpClient => {
+  const made = tokenTransport(client).pipe(
     HttpClient.mapRequest(HttpClientRequest.setHeaders(headers)),
     HttpClient.withTracerPropagation(false)
   )
+  const attached = exchangeOf(client)
+  return attached === undefined
+    ? made
+    : attach(made, exchangeKey, { exchange: attached.exchange, headers: { ...attached.headers, ...headers } })
+}
 
 const decoder = new TextDecoder()
+
+/** An answer whose body is larger than `limit` bytes (not read). */
+const tooLargeFailure = (status: number, limit: number): TransportFailure => ({
+  _tag: "TransportFailure",
+  kind: "too-large",
+  status,
+  description: `the body is larger than ${limit} bytes`
+})
 
 /**
  * Reads a body as text, at most `limit` bytes: a larger `content-length` is refused before reading, and a body that
@@ -191,12 +315,7 @@ export const readText = (
   limit: number,
   headers: Readonly<Record<string, string>> = response.headers
 ): Effect.Effect<string, HttpClientError.ResponseError | TransportFailure> => {
-  const tooLarge = (): TransportFailure => ({
-    _tag: "TransportFailure",
-    kind: "too-large",
-    status: response.status,
-    description: `the body is larger than ${limit} bytes`
-  })
+  const tooLarge = () => tooLargeFailure(response.status, limit)
   const declared = headers["content-length"]
   if (declared !== undefined && /^\d+$/.test(declared)) {
     if (Number(declared) > limit) return Effect.fail(tooLarge())
@@ -303,6 +422,114 @@ const transportFailure = (
       description: describeCause(error.cause)
     }
 
+/** The `Clock` every fiber has unless a program or test replaces it (`TestClock`, `Effect.withClock`). */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
+/** The longest delay a timer can have; the live `Clock` treats a longer duration as no timeout at all. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** The attempt timeout's failure. */
+const timeoutFailure = (timeoutMillis: number): TransportFailure => ({
+  _tag: "TransportFailure",
+  kind: "timeout",
+  description: `no answer within ${timeoutMillis / 1000} s`
+})
+
+/**
+ * One attempt through a direct exchange, without a fiber: `done` is called once with the answer or why there was
+ * none, unless the returned function (abort) is called first. The attempt timeout is a timer of its own (the same
+ * timer the live `Clock` would set).
+ */
+const exchangeAttempt = (
+  direct: AttachedExchange,
+  request: WireRequest,
+  limit: number,
+  timeoutMillis: number,
+  done: (result: Either.Either<RawResponse, TransportFailure>) => void
+): () => void => {
+  let settled = false
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const finish = (result: Either.Either<RawResponse, TransportFailure>) => {
+    if (settled) return
+    settled = true
+    if (timer !== undefined) clearTimeout(timer)
+    done(result)
+  }
+  const abort = direct.exchange.send(request, limit, (result) => {
+    switch (result._tag) {
+      case "Response":
+        return finish(Either.right(result))
+      case "TooLarge":
+        return finish(Either.left(tooLargeFailure(result.status, limit)))
+      case "Failed":
+        return finish(
+          Either.left({ _tag: "TransportFailure", kind: "network", description: describeCause(result.cause) })
+        )
+    }
+  })
+  if (!settled && timeoutMillis <= maxTimerMillis) {
+    timer = setTimeout(() => {
+      abort()
+      finish(Either.left(timeoutFailure(timeoutMillis)))
+    }, timeoutMillis)
+  }
+  return () => {
+    settled = true
+    if (timer !== undefined) clearTimeout(timer)
+    abort()
+  }
+}
+
+/** {@link exchangeAttempt} as one asynchronous step: interrupting it aborts the request. */
+const exchangeOnce = (
+  direct: AttachedExchange,
+  request: WireRequest,
+  limit: number,
+  timeoutMillis: number
+): Effect.Effect<Either.Either<RawResponse, TransportFailure>> =>
+  Effect.async<Either.Either<RawResponse, TransportFailure>>((resume) => {
+    const abort = exchangeAttempt(direct, request, limit, timeoutMillis, (result) => resume(Effect.succeed(result)))
+    return Effect.sync(abort)
+  })
+
+/**
+ * A first attempt made outside any fiber: through the direct exchange of `client`, when the fiber whose `clock`
+ * and `context` these are has the live `Clock` and the exchange sends requests in that context. Returns `undefined`
+ * (and sends nothing) when it cannot; else calls `done` once with the attempt's outcome (as `sendWithRetry` would
+ * count it: attempt 1), unless the returned function (abort) is called first. Continue with
+ * `sendWithRetry(…, first)` when the outcome is not the answer wanted.
+ *
+ * @internal
+ */
+export const sendDirect = (
+  client: HttpClient.HttpClient,
+  request: FormRequest,
+  policy: RetryPolicy,
+  clock: Clock.Clock,
+  context: Context.Context<never>,
+  done: (outcome: Outcome) => void
+): (() => void) | undefined => {
+  const direct = exchangeOf(client)
+  if (direct === undefined || clock !== liveClock || !direct.exchange.accepts(context)) return undefined
+  const target = targetOf(request.url)
+  if (target === undefined) return undefined
+  const url = safeUrlCached(request.url)
+  const sentAtMillis = clock.unsafeCurrentTimeMillis()
+  return exchangeAttempt(
+    direct,
+    {
+      method: "POST",
+      origin: target.origin,
+      path: target.path,
+      headers: { ...request.headers, ...direct.headers },
+      body: request.body
+    },
+    policy.maxBodyBytes ?? maxBodyBytes,
+    policy.attemptTimeoutMillis,
+    (result) => done({ result, attempts: 1, url, sentAtMillis })
+  )
+}
+
 /** `safeUrl` of the last URL seen: every attempt of a credential goes to the same few URLs. */
 let lastUrl = ""
 let lastSafeUrl = safeUrl("")
@@ -328,23 +555,23 @@ const safeUrlCached = (url: string): string => {
 export const sendWithRetry = <E, R>(
   client: HttpClient.HttpClient,
   makeRequest: Effect.Effect<HttpClientRequest.HttpClientRequest, E, R>,
-  policy: RetryPolicy
+  policy: RetryPolicy,
+  first?: Outcome
 ): Effect.Effect<Outcome, E, R> =>
   Effect.clockWith((clock) => {
-    const startedAt = clock.unsafeCurrentTimeMillis()
-    let attempts = 0
+    const startedAt = first?.sentAtMillis ?? clock.unsafeCurrentTimeMillis()
+    let attempts = first?.attempts ?? 0
     const limit = policy.maxBodyBytes ?? maxBodyBytes
     const rules = policy.statusRules ?? []
+    const direct = exchangeOf(client)
     const ruleFor = (input: unknown) => {
       const status = statusOf(input)
       return status === undefined ? undefined : rules.find((r) => r.status === status)
     }
-    const onTimeout = (): TransportFailure => ({
-      _tag: "TransportFailure",
-      kind: "timeout",
-      description: `no answer within ${policy.attemptTimeoutMillis / 1000} s`
-    })
-    const timeout = { duration: Duration.millis(policy.attemptTimeoutMillis), onTimeout }
+    const timeout = {
+      duration: Duration.millis(policy.attemptTimeoutMillis),
+      onTimeout: () => timeoutFailure(policy.attemptTimeoutMillis)
+    }
 
     const settle = (
       result: Either.Either<RawResponse, TransportFailure>,
@@ -360,11 +587,10 @@ export const sendWithRetry = <E, R>(
         : Effect.succeed({ result, attempts, url, sentAtMillis })
     }
 
-    const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.flatMap(makeRequest, (request) => {
-      const url = safeUrlCached(request.url)
-      const sentAtMillis = clock.unsafeCurrentTimeMillis()
-      attempts++
-      return client.execute(request).pipe(
+    // Through the client: the platform's pipeline, the attempt timeout on the fiber's `Clock`, and every header
+    // value redacted in the client's spans (a server can echo the request into any response header).
+    const viaClient = (request: HttpClientRequest.HttpClientRequest) =>
+      client.execute(request).pipe(
         Effect.flatMap((response) => {
           const headers = response.headers
           return Effect.map(readText(response, limit, headers), (text): RawResponse => ({
@@ -374,11 +600,26 @@ export const sendWithRetry = <E, R>(
           }))
         }),
         Effect.timeoutFail(timeout),
-        Effect.matchEffect({
-          onFailure: (error) => settle(Either.left(transportFailure(error)), url, sentAtMillis),
-          onSuccess: (raw) => settle(Either.right(raw), url, sentAtMillis)
+        withAllHeadersRedacted,
+        Effect.match({
+          onFailure: (error) => Either.left(transportFailure(error)),
+          onSuccess: (raw) => Either.right(raw)
         })
       )
+
+    const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.flatMap(makeRequest, (request) => {
+      const url = safeUrlCached(request.url)
+      const sentAtMillis = clock.unsafeCurrentTimeMillis()
+      attempts++
+      const wire = direct !== undefined && clock === liveClock ? wireRequest(request, direct.headers) : undefined
+      const result: Effect.Effect<Either.Either<RawResponse, TransportFailure>> = wire !== undefined
+        ? Effect.withFiberRuntime((fiber) =>
+          direct!.exchange.accepts(fiber.currentContext)
+            ? exchangeOnce(direct!, wire, limit, policy.attemptTimeoutMillis)
+            : viaClient(request)
+        )
+        : viaClient(request)
+      return Effect.flatMap(result, (result) => settle(result, url, sentAtMillis))
     })
 
     // Only after a retryable failure: the schedules, fed that failure first.
@@ -437,7 +678,9 @@ export const sendWithRetry = <E, R>(
         }))
     }
 
-    return Effect.catchIf(attempt, isAttemptFailed, retrying)
+    // An attempt already made (`sendDirect`) counts as the first: settled here, then retried as usual.
+    const firstAttempt = first === undefined ? attempt : settle(first.result, first.url, first.sentAtMillis)
+    return Effect.catchIf(firstAttempt, isAttemptFailed, retrying)
   })
 
 /** The `<title>` of an HTML page, to say which proxy or portal answered. @internal */

@@ -1,4 +1,5 @@
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,7 +11,12 @@ import * as IdentityMetrics from "../IdentityMetrics.js"
 /** The metrics of one credential's token cache. @internal */
 export interface CacheMetrics {
   /** Counts the request by outcome and times it (with `Clock`). */
-  readonly measured: <A, E, R>(request: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  readonly measured: <A, E, R>(request: Effect.Effect<A, E, R>, startedAtMillis?: number) => Effect.Effect<A, E, R>
+  /**
+   * Counts a request that succeeded without a fiber, taking `millis`; `labels` are the metric labels of the fiber
+   * that started it (what `Metric.update` would add).
+   */
+  readonly succeeded: (millis: number, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
   /** Moves the cached-tokens gauge by `delta`. */
   readonly cachedDelta: (delta: number) => void
   /** Takes this cache's tokens off the gauge (its scope closed). */
@@ -80,14 +86,24 @@ export const forCache = (credential: string): CacheMetrics => {
     }
     return counter
   }
-  const measured = <A, E, R>(request: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(
-      Effect.timed(Effect.exit(request)),
-      ([elapsed, exit]) =>
-        Metric.update(duration, Duration.toMillis(elapsed)).pipe(
-          Effect.zipRight(Metric.increment(requestsFor(outcome(exit)))),
-          Effect.zipRight(exit)
-        )
+  const measured = <A, E, R>(request: Effect.Effect<A, E, R>, startedAtMillis?: number): Effect.Effect<A, E, R> =>
+    startedAtMillis === undefined
+      ? Effect.flatMap(
+        Effect.timed(Effect.exit(request)),
+        ([elapsed, exit]) => record(Duration.toMillis(elapsed), exit)
+      )
+      : Effect.flatMap(
+        Effect.exit(request),
+        (exit) => Effect.flatMap(Clock.currentTimeMillis, (now) => record(now - startedAtMillis, exit))
+      )
+  const record = <A, E>(millis: number, exit: Exit.Exit<A, E>): Effect.Effect<A, E> =>
+    Metric.update(duration, millis).pipe(
+      Effect.zipRight(Metric.increment(requestsFor(outcome(exit)))),
+      Effect.zipRight(exit)
     )
-  return { measured, cachedDelta, release: Effect.sync(() => cachedDelta(-cachedCount)) }
+  const succeeded = (millis: number, labels: ReadonlyArray<MetricLabel.MetricLabel>) => {
+    duration.unsafeUpdate(millis, labels)
+    requestsFor("success").unsafeUpdate(1, labels)
+  }
+  return { measured, succeeded, cachedDelta, release: Effect.sync(() => cachedDelta(-cachedCount)) }
 }

@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
+import type * as Http from "./http.js"
 
 type UndiciResponse = Undici.Dispatcher.ResponseData
 
@@ -199,3 +200,103 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
       }),
     Effect.succeed
   )
+
+const textDecoder = new TextDecoder()
+
+/**
+ * One exchange's undici handler: collects the body (at most `limit` bytes) and reports once. An abort before undici
+ * has started the request is remembered and applied when it does.
+ */
+class ExchangeHandler implements Undici.Dispatcher.DispatchHandler {
+  private controller: Undici.Dispatcher.DispatchController | undefined
+  private aborted = false
+  private finished = false
+  private status = 0
+  private headers: Record<string, string> = {}
+  private readonly chunks: Array<Buffer> = []
+  private size = 0
+
+  constructor(private readonly limit: number, private readonly done: (result: Http.ExchangeResult) => void) {}
+
+  private finish(result: Http.ExchangeResult) {
+    if (this.finished) return
+    this.finished = true
+    this.done(result)
+  }
+
+  /** Stops the request (or the body being read); no result is reported after this. */
+  abort(): void {
+    this.finished = true
+    if (this.aborted) return
+    this.aborted = true
+    this.controller?.abort(new Error("the request was aborted"))
+  }
+
+  private tooLarge() {
+    this.finish({ _tag: "TooLarge", status: this.status })
+    this.abort()
+  }
+
+  onRequestStart(controller: Undici.Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.aborted) controller.abort(new Error("the request was aborted"))
+  }
+
+  onResponseStart(
+    _controller: Undici.Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | Array<string> | undefined>
+  ): void {
+    if (statusCode < 200) return // an informational answer: the real one follows
+    this.status = statusCode
+    const out: Record<string, string> = {}
+    for (const name in headers) {
+      const value = headers[name]
+      if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value
+    }
+    this.headers = out
+    const declared = out["content-length"]
+    if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) > this.limit) this.tooLarge()
+  }
+
+  onResponseData(_controller: Undici.Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.finished) return
+    this.size += chunk.length
+    if (this.size > this.limit) return this.tooLarge()
+    this.chunks.push(chunk)
+  }
+
+  onResponseEnd(): void {
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.finish({ _tag: "Response", status: this.status, headers: this.headers, text: textDecoder.decode(body) })
+  }
+
+  onResponseError(_controller: Undici.Dispatcher.DispatchController, error: Error): void {
+    this.finish({ _tag: "Failed", cause: error })
+  }
+}
+
+/**
+ * The direct exchange on `dispatcher` (see `Http.Exchange`): one undici `dispatch` with a handler that collects the
+ * body — no response object, no body stream, no `AbortController`. Not in a context that holds
+ * `UndiciRequestOptions` (those requests go through the client, which applies them).
+ *
+ * @internal
+ */
+export const makeExchange = (dispatcher: Undici.Dispatcher): Http.Exchange => ({
+  accepts: (context) => !context.unsafeMap.has(NodeHttpClient.UndiciRequestOptions.key),
+  send: (request, limit, done) => {
+    const handler = new ExchangeHandler(limit, done)
+    dispatcher.dispatch({
+      method: request.method as Undici.Dispatcher.HttpMethod,
+      origin: request.origin,
+      path: request.path,
+      headers: request.headers,
+      body: request.body,
+      // timeouts are the attempt's own
+      headersTimeout: 60 * 60 * 1000,
+      bodyTimeout: 0
+    }, handler)
+    return () => handler.abort()
+  }
+})

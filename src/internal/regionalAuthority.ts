@@ -158,6 +158,8 @@ export const detectRegion = (
 /** What a credential resolved about regions: the host for a token request to a tenant. @internal */
 export interface Regional {
   readonly host: (tenantId: string) => Effect.Effect<string>
+  /** The host at once, when it is known without detecting anything (no region, or a region given by name). */
+  readonly hostNow: (tenantId: string) => string | undefined
 }
 
 /**
@@ -184,10 +186,10 @@ export const make = (
         : regionalHost(authorityHost, region.value)
     switch (setting.right._tag) {
       case "Global":
-        return Either.right({ host: () => Effect.succeed(authorityHost) })
+        return Either.right({ host: () => Effect.succeed(authorityHost), hostNow: () => authorityHost })
       case "Region": {
         const host = forTenant(Option.some(setting.right.region))
-        return Either.right({ host: (tenantId: string) => Effect.succeed(host(tenantId)) })
+        return Either.right({ host: (tenantId: string) => Effect.succeed(host(tenantId)), hostNow: host })
       }
       case "AutoDetect": {
         // Detected once. The lock is held for at most the detection timeout; a caller interrupted while holding it
@@ -199,7 +201,10 @@ export const make = (
           Option.isSome(known)
             ? Effect.succeed([known.value, known] as const)
             : Effect.map(detect, (region) => [region, Option.some(region)] as const))
-        return Either.right({ host: (tenantId: string) => Effect.map(detected, (r) => forTenant(r)(tenantId)) })
+        return Either.right({
+          host: (tenantId: string) => Effect.map(detected, (r) => forTenant(r)(tenantId)),
+          hostNow: () => undefined
+        })
       }
     }
   })

@@ -5,6 +5,7 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
@@ -117,6 +118,8 @@ interface Entry extends SingleFlight.Slot<AccessToken, unknown> {
   token: AccessToken | undefined
   refreshOn: number
   mustRefreshAt: number
+  /** A request made without a fiber, in flight (see `Direct`). */
+  direct: Pending | undefined
 }
 
 /** How an engine serves one of its entries when the entry runs as an effect. */
@@ -140,6 +143,7 @@ class CacheEntry implements Entry {
   mustRefreshAt = 0
   flight: Fiber.Fiber<AccessToken, unknown> | undefined = undefined
   until = 0
+  direct: Pending | undefined = undefined
   constructor(readonly key: string, readonly serve: Serve) {}
 }
 {
@@ -165,6 +169,50 @@ class CacheEntry implements Entry {
 export type Fetch<E> = Effect.Effect<AccessToken, E> | (() => Effect.Effect<AccessToken, E>)
 
 const fetchOf = <E>(fetch: Fetch<E>): Effect.Effect<AccessToken, E> => Effect.isEffect(fetch) ? fetch : fetch()
+
+/**
+ * A key's request made without a fiber when it can be (a client secret over the Node client: see
+ * `confidentialClient.ts`). The engine uses it for a miss of a cached path when no `TokenCache` backend is in the
+ * context.
+ *
+ * @internal
+ */
+export interface Direct<E> {
+  /**
+   * Sends the first attempt if it can in the context of `fiber` (the caller's), and calls `done` once with the token,
+   * or with the effect that continues the request from that attempt (retries, errors: the usual path); returns the
+   * abort function. Returns `undefined`, having sent nothing, when it cannot: the engine then runs the request.
+   */
+  readonly start: (
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    done: (result: DirectResult<E>) => void
+  ) => (() => void) | undefined
+}
+
+/** @internal */
+export type DirectResult<E> =
+  | { readonly _tag: "Token"; readonly token: AccessToken }
+  | { readonly _tag: "Continue"; readonly fetch: Effect.Effect<AccessToken, E> }
+
+/** A request made without a fiber, and the callers waiting for it. */
+interface Pending {
+  readonly waiters: Set<(effect: Effect.Effect<AccessToken, any>) => void>
+  abort: () => void
+  /** What every caller gets, once the request has ended (a caller that comes late gets it at once). */
+  settled: Effect.Effect<AccessToken, any> | undefined
+}
+
+/** Waits for a request made without a fiber; interrupting the waiter never stops the request. */
+const waitDirect = <E>(pending: Pending): Effect.Effect<AccessToken, E> =>
+  Effect.async<AccessToken, E>((resume) => {
+    if (pending.settled !== undefined) return resume(pending.settled)
+    pending.waiters.add(resume)
+    return Effect.sync(() => {
+      pending.waiters.delete(resume)
+    })
+  })
+
+const noop = () => {}
 
 /** @internal */
 export interface Engine<R = never> {
@@ -216,6 +264,8 @@ export const make = <R = never>(options: {
   readonly name: string
   /** How `cached` requests the token of a key (the key is all it is given: see `parseKey`). */
   readonly request?: ((key: string) => Effect.Effect<AccessToken, R>) | undefined
+  /** How `cached` may request it without a fiber (see `Direct`), when a key's request can be. */
+  readonly direct?: ((key: string) => Direct<R> | undefined) | undefined
   /** The key a `TokenCache` service stores a key's token under, after the partition (default: the key itself). */
   readonly storedKey?: ((key: string) => string) | undefined
   /**
@@ -247,7 +297,8 @@ export const make = <R = never>(options: {
     yield* Effect.addFinalizer(() => metrics.release)
 
     const dead = (entry: Entry, now: number) =>
-      SingleFlight.current(entry, now) === undefined && (entry.token === undefined || now >= entry.mustRefreshAt)
+      SingleFlight.current(entry, now) === undefined && entry.direct === undefined &&
+      (entry.token === undefined || now >= entry.mustRefreshAt)
 
     // Keeps memory bounded for credentials with unbounded keys (on-behalf-of: one key per user assertion), in
     // amortised O(1): a cursor goes round the Map in insertion order, a few entries per new key. Dead entries (no
@@ -281,7 +332,7 @@ export const make = <R = never>(options: {
       for (let steps = entries.size + 1; entries.size >= maxEntries && steps > 0; steps--) {
         const at = next() ?? next()
         if (at === undefined) break
-        if (!SingleFlight.running(at[1])) {
+        if (!SingleFlight.running(at[1]) && at[1].direct === undefined) {
           entries.delete(at[0])
           detach(at[1])
         }
@@ -393,6 +444,83 @@ export const make = <R = never>(options: {
         }
       })
 
+    // Requests made without a fiber (see `Direct`): closing the scope aborts them, and their callers are interrupted,
+    // as they would be with a request in a fiber of the scope.
+    const pendings = new Set<Pending>()
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const pending of pendings) {
+          pending.abort()
+          settleDirect(pending, Effect.interrupt)
+        }
+        pendings.clear()
+      })
+    )
+    const settleDirect = (pending: Pending, effect: Effect.Effect<AccessToken, any>) => {
+      pending.settled = effect
+      for (const waiter of pending.waiters) waiter(effect)
+      pending.waiters.clear()
+    }
+
+    /**
+     * Starts `direct` for the entry's key, or returns `undefined` when it cannot run in this fiber's context. Its
+     * token is stored and counted like a request of `fetch`; when it hands over (a failure, a retry), the usual path
+     * continues it in the fiber of the first caller to resume, in this scope, and the others join that request.
+     */
+    const startDirect = <E>(
+      e: Entry,
+      fetch: Fetch<E>,
+      direct: Direct<E>,
+      fiber: Fiber.RuntimeFiber<unknown, unknown>,
+      clock: Clock.Clock,
+      startedAt: number
+    ): Pending | undefined => {
+      const pending: Pending = { waiters: new Set(), abort: noop, settled: undefined }
+      e.direct = pending
+      pendings.add(pending)
+      const abort = direct.start(fiber, (result) => {
+        if (e.direct !== pending) return
+        e.direct = undefined
+        pendings.delete(pending)
+        const now = clock.unsafeCurrentTimeMillis()
+        if (result._tag === "Token" && Token.expiresOnMillis(result.token) > now) {
+          store(e, result.token, now)
+          metrics.succeeded(now - startedAt, fiber.getFiberRef(FiberRef.currentMetricLabels))
+          return settleDirect(pending, Effect.succeed(result.token))
+        }
+        // handed over: the continuation runs once (a caller that resumes after it has ended starts a new request)
+        let handedOver: Effect.Effect<AccessToken, E> | undefined = result._tag === "Token"
+          ? Effect.succeed(result.token) // already expired: the usual path refuses it
+          : result.fetch
+        const continued = Effect.suspend(() => {
+          const next = handedOver ?? fetchOf(fetch)
+          handedOver = undefined
+          return next
+        })
+        settleDirect(
+          pending,
+          Effect.flatMap(
+            Effect.suspend(() =>
+              start(e, withPersistence(e.key, metrics.measured(continued, startedAt), "usable"), false)
+            ),
+            SingleFlight.wait
+          )
+        )
+      })
+      if (abort === undefined) {
+        if (e.direct === pending) e.direct = undefined
+        pendings.delete(pending)
+        return undefined
+      }
+      pending.abort = abort
+      return pending
+    }
+
+    const clockOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
+      Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+
     const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>) =>
       Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock).unsafeCurrentTimeMillis()
 
@@ -400,7 +528,8 @@ export const make = <R = never>(options: {
       now: number,
       e: Entry,
       fetch: Fetch<E>,
-      bypass: boolean
+      bypass: boolean,
+      direct?: { readonly request: Direct<E>; readonly fiber: Fiber.RuntimeFiber<unknown, unknown> }
     ): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
       const key = e.key
       if (bypass) {
@@ -415,13 +544,24 @@ export const make = <R = never>(options: {
           return Effect.succeed(e.token)
         }
         if (decision === "refresh") {
-          if (SingleFlight.current(e, now) === undefined && now >= e.until) {
+          if (SingleFlight.current(e, now) === undefined && e.direct === undefined && now >= e.until) {
             return Effect.as(
               start(e, withPersistence(key, metrics.measured(fetchOf(fetch)), "fresh"), true),
               e.token
             )
           }
           return Effect.succeed(e.token)
+        }
+      }
+      if (e.direct !== undefined) {
+        return waitDirect(e.direct)
+      }
+      if (
+        direct !== undefined && !closed && Option.isNone(persistence) && SingleFlight.current(e, now) === undefined
+      ) {
+        const pending = startDirect(e, fetch, direct.request, direct.fiber, clockOf(direct.fiber), now)
+        if (pending !== undefined) {
+          return waitDirect(pending)
         }
       }
       // The entry only ever holds requests of this key's `fetch`, whose error type is `E`.
@@ -434,6 +574,7 @@ export const make = <R = never>(options: {
     // The cached path of an entry (`cached`): the fresh token at once; else the entry joins the map if it is not in
     // it (new, or dropped by a sweep), or hands over to the entry that holds its key now, and serves as `get` does.
     const request = options.request
+    const directOf = options.direct
     const serveCached: Serve = (e, fiber) => {
       const now = nowOf(fiber)
       const token = e.token
@@ -442,15 +583,21 @@ export const make = <R = never>(options: {
       }
       const fetch = () =>
         request!(e.key)
+      let target = e
       const attached = entries.get(e.key)
       if (attached !== e) {
         if (attached !== undefined) {
-          return serve(now, attached, fetch, false)
+          target = attached
+        } else {
+          sweep(now)
+          entries.set(e.key, e)
         }
-        sweep(now)
-        entries.set(e.key, e)
       }
-      return serve(now, e, fetch, false)
+      // a miss may be sent without a fiber: only then is the key's direct request made
+      const miss = target.token === undefined ||
+        decide(now, target.refreshOn, target.mustRefreshAt + mustRefreshMarginMillis) === "expired"
+      const direct = miss && directOf !== undefined && target.direct === undefined ? directOf(e.key) : undefined
+      return serve(now, target, fetch, false, direct === undefined ? undefined : { request: direct, fiber })
     }
 
     // `withFiberRuntime` rather than `Effect.clockWith`: one step fewer per call.

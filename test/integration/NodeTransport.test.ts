@@ -122,6 +122,80 @@ describe("Node layer: the token transport", () => {
     }))
 })
 
+describe("Node layer: the direct exchange", () => {
+  /** Undici request options that change nothing: their presence alone sends requests through the client. */
+  const noOptions = {} as Undici.Dispatcher.RequestOptions
+  const getToken = (origin: string, scope: string) =>
+    TokenCredential.getToken(scope).pipe(
+      Effect.provide(credentialLayer(origin).pipe(Layer.provide(IdentityNode.layer)))
+    )
+
+  it.live("sends the request the client would send (the same line, headers and form; a fresh request id)", () =>
+    Effect.gen(function*() {
+      const { origin, seen } = yield* server((_, res) => token(res))
+      const scope = "https://vault.azure.net/.default"
+      // the direct exchange (live Clock, nothing in the context that it cannot honour) …
+      yield* getToken(origin, scope)
+      // … and the client: with undici request options in the context, requests go through the client
+      yield* getToken(origin, scope).pipe(Effect.provideService(NodeHttpClient.UndiciRequestOptions, noOptions))
+      assert.strictEqual(seen.length, 2)
+      const [direct, viaClient] = seen as [Seen, Seen]
+      assert.strictEqual(direct.method, viaClient.method)
+      assert.strictEqual(direct.url, viaClient.url)
+      assert.strictEqual(direct.body, viaClient.body)
+      const headers = (h: http.IncomingHttpHeaders) =>
+        Object.fromEntries(Object.entries(h).filter(([name]) => name !== "client-request-id").sort())
+      assert.deepStrictEqual(headers(direct.headers), headers(viaClient.headers))
+      assert.notStrictEqual(direct.headers["client-request-id"], viaClient.headers["client-request-id"])
+    }).pipe(Effect.scoped))
+
+  it.live("a body over the limit, a connection reset and an HTML page are the same typed errors as via the client", () =>
+    Effect.gen(function*() {
+      let mode = "html"
+      const { origin } = yield* server((_, res) => {
+        if (mode === "reset") return res.socket?.destroy()
+        res.statusCode = mode === "html" ? 400 : 200
+        res.setHeader("content-type", mode === "html" ? "text/html" : "application/json")
+        res.end(mode === "html" ? "<html><title>Proxy says no</title></html>" : "x".repeat(2 * 1024 * 1024))
+      })
+      const both = (scope: string) =>
+        Effect.all([
+          Effect.flip(getToken(origin, scope)),
+          Effect.flip(
+            getToken(origin, scope).pipe(Effect.provideService(NodeHttpClient.UndiciRequestOptions, noOptions))
+          )
+        ])
+      const [htmlDirect, htmlClient] = yield* both("https://a.example/.default")
+      assert.strictEqual(htmlDirect.message, htmlClient.message)
+      assert.include(htmlDirect.message, "Proxy says no")
+      mode = "large"
+      const [largeDirect, largeClient] = yield* both("https://b.example/.default")
+      assert.strictEqual(largeDirect.message, largeClient.message)
+      assert.include(largeDirect.message, "larger than")
+      mode = "reset"
+      const options = { maxRetries: 0 }
+      const reset = (scope: string, viaClient: boolean) =>
+        Effect.flip(
+          TokenCredential.getToken(scope).pipe(
+            Effect.provide(
+              ClientSecretCredential.layer({
+                tenantId: "tenant",
+                clientId: "client",
+                clientSecret: Redacted.make("client-secret-value"),
+                authorityHost: origin,
+                retryPolicy: options
+              }).pipe(Layer.provide(IdentityNode.layer))
+            ),
+            viaClient ? Effect.provideService(NodeHttpClient.UndiciRequestOptions, noOptions) : (self) => self
+          )
+        )
+      const resetDirect = yield* reset("https://c.example/.default", false)
+      const resetClient = yield* reset("https://c.example/.default", true)
+      assert.strictEqual(resetDirect._tag, "CredentialUnavailableError")
+      assert.strictEqual(resetDirect.message, resetClient.message)
+    }).pipe(Effect.scoped))
+})
+
 describe("the lean transport", () => {
   it.scoped("sends the request as built: method, URL parameters, headers, body; reads status, headers, cookies", () =>
     Effect.gen(function*() {
