@@ -80,10 +80,26 @@ try {
               `import ${JSON.stringify(index)}\n`,
           resolveDir: staging
         }))
+        // `import()` of a module of src (`AzureSdk` loads `./node.js`; credentials load their implementation with
+        // `lazyModule`, src/internal/lazy.ts): the target is generated like an entry point ("re-export it, and
+        // import index.js"), so that every module the root reaches stays in the one shared chunk and the lazily
+        // loaded chunk holds only what nothing else imports. Without it, esbuild would split the shared chunk by
+        // which dynamic imports reach each module (more files for the root to load).
+        b.onResolve({ filter: /^\./ }, (a) => {
+          if (a.kind !== "dynamic-import") return undefined
+          const target = path.resolve(a.resolveDir, a.path)
+          const entry = path.relative(staging, target).replace(/\.js$/, "")
+          if (entries.includes(entry)) return { path: entry, namespace: "entry" }
+          return { path: target, namespace: "lazy" }
+        })
+        b.onLoad({ filter: /.*/, namespace: "lazy" }, (a) => ({
+          contents: `export * from ${JSON.stringify(a.path)}\nimport ${JSON.stringify(index)}\n`,
+          resolveDir: staging
+        }))
         // the package says `"sideEffects": false`: the bare `import` above must still count
         b.onResolve(
           { filter: /index\.js$/ },
-          (a) => a.namespace === "entry" ? { path: index, sideEffects: true } : undefined
+          (a) => a.namespace === "entry" || a.namespace === "lazy" ? { path: index, sideEffects: true } : undefined
         )
       }
     }]
