@@ -55,7 +55,7 @@ import * as AuthorityHost from "./AuthorityHost.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "./IdentityError.js"
 import { assertionFields } from "./internal/clientAssertion.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import { sanitize } from "./internal/developerTool.js"
+import { sanitize } from "./internal/developerToolFront.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 
