@@ -15,6 +15,12 @@
  * entry module and is loaded only by those who import it. Packages (`effect`, `@effect/*`, `jose`, `ioredis`) stay
  * external imports.
  *
+ * Code a credential needs only once it is built (the managed identity hosts, the MSAL cache file, the user token
+ * flows, the browser flow, the developer tools' process runner) is loaded with `import()` (`lazyModule`,
+ * src/internal/lazy.ts): esbuild puts each such module in a chunk of its own (`dist/internal/lib-<hash>.js` too), which
+ * the root does not load. Each `import()` target is generated like an entry point (it also imports `index.js`), so the
+ * shared chunk stays one file; `test/packageBuild.test.ts` checks both.
+ *
  * `node scripts/build.mjs [outDir] [--no-declarations]` (default `dist`; the import-cost bench builds into
  * `tmp/bench-dist`).
  */
