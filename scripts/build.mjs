@@ -15,6 +15,12 @@
  * entry module and is loaded only by those who import it. Packages (`effect`, `@effect/*`, `jose`, `ioredis`) stay
  * external imports.
  *
+ * Code a credential needs only once it is built (the managed identity hosts, the MSAL cache file, the user token
+ * flows, the browser flow, the developer tools' process runner) is loaded with `import()` (`lazyModule`,
+ * src/internal/lazy.ts): esbuild puts each such module in a chunk of its own (`dist/internal/lib-<hash>.js` too), which
+ * the root does not load. Each `import()` target is generated like an entry point (it also imports `index.js`), so the
+ * shared chunk stays one file; `test/packageBuild.test.ts` checks both.
+ *
  * `node scripts/build.mjs [outDir] [--no-declarations]` (default `dist`; the import-cost bench builds into
  * `tmp/bench-dist`).
  */
@@ -80,10 +86,26 @@ try {
               `import ${JSON.stringify(index)}\n`,
           resolveDir: staging
         }))
+        // `import()` of a module of src (`AzureSdk` loads `./node.js`; credentials load their implementation with
+        // `lazyModule`, src/internal/lazy.ts): the target is generated like an entry point ("re-export it, and
+        // import index.js"), so that every module the root reaches stays in the one shared chunk and the lazily
+        // loaded chunk holds only what nothing else imports. Without it, esbuild would split the shared chunk by
+        // which dynamic imports reach each module (more files for the root to load).
+        b.onResolve({ filter: /^\./ }, (a) => {
+          if (a.kind !== "dynamic-import") return undefined
+          const target = path.resolve(a.resolveDir, a.path)
+          const entry = path.relative(staging, target).replace(/\.js$/, "")
+          if (entries.includes(entry)) return { path: entry, namespace: "entry" }
+          return { path: target, namespace: "lazy" }
+        })
+        b.onLoad({ filter: /.*/, namespace: "lazy" }, (a) => ({
+          contents: `export * from ${JSON.stringify(a.path)}\nimport ${JSON.stringify(index)}\n`,
+          resolveDir: staging
+        }))
         // the package says `"sideEffects": false`: the bare `import` above must still count
         b.onResolve(
           { filter: /index\.js$/ },
-          (a) => a.namespace === "entry" ? { path: index, sideEffects: true } : undefined
+          (a) => a.namespace === "entry" || a.namespace === "lazy" ? { path: index, sideEffects: true } : undefined
         )
       }
     }]

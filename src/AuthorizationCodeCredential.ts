@@ -41,7 +41,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { ClientAuthenticationError, InvalidArgumentError } from "./IdentityError.js"
-import * as UserTokens from "./internal/userTokens.js"
+import * as UserTokens from "./internal/userCredentials.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import * as TokenCredential from "./TokenCredential.js"
 

@@ -48,7 +48,7 @@ import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { maxEpochMillis } from "./internal/aad.js"
-import * as Tool from "./internal/developerTool.js"
+import * as Tool from "./internal/developerToolFront.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**

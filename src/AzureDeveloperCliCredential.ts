@@ -37,7 +37,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as AccessToken from "./AccessToken.js"
-import * as Tool from "./internal/developerTool.js"
+import * as Tool from "./internal/developerToolFront.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**

@@ -50,7 +50,7 @@ import * as AccessToken from "./AccessToken.js"
 import * as AuthorityHost from "./AuthorityHost.js"
 import { maxEpochMillis } from "./internal/aad.js"
 import { layerFromConfig } from "./internal/confidentialClient.js"
-import * as Tool from "./internal/developerTool.js"
+import * as Tool from "./internal/developerToolFront.js"
 import * as TokenCredential from "./TokenCredential.js"
 
 /**

@@ -63,7 +63,7 @@ import {
 import { lazy } from "./internal/lazy.js"
 import { describeParseError } from "./internal/safeParse.js"
 import * as Scrub from "./internal/scrub.js"
-import * as UserTokens from "./internal/userTokens.js"
+import * as UserTokens from "./internal/userCredentials.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import type * as TokenCredential from "./TokenCredential.js"
 import type * as UserCredential from "./UserCredential.js"

@@ -52,14 +52,19 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as AuthenticationRecord from "./AuthenticationRecord.js"
 import { ClientAuthenticationError, CredentialUnavailableError } from "./IdentityError.js"
-import * as Flow from "./internal/browserFlow.js"
+import type * as Flow from "./internal/browserFlow.js"
 import * as Confidential from "./internal/confidentialClient.js"
-import * as UserTokens from "./internal/userTokens.js"
+import { lazyModule } from "./internal/lazy.js"
+import * as UserTokens from "./internal/userCredentials.js"
 import { LoopbackServer } from "./LoopbackServer.js"
 import type { RetryOptions } from "./RetryOptions.js"
 import { Platform } from "./SharedTokenCacheCredential.js"
 import type * as TokenCredential from "./TokenCredential.js"
 import type * as UserCredential from "./UserCredential.js"
+
+// PKCE, the redirect listener and the browser launcher: loaded when the browser is opened or a sign-in runs (not at
+// import: docs/performance.md, "Import cost")
+const browserFlow = lazyModule(() => import("./internal/browserFlow.js"))
 
 /**
  * The credential's name, `"InteractiveBrowserCredential"`: the `name` of its service and the `credential` of its errors
@@ -191,7 +196,7 @@ export const systemBrowserOpener: Effect.Effect<BrowserOpenerService, never, Com
     const platform = yield* Platform
     return {
       open: (url) =>
-        Flow.runLauncher(executor, Flow.openCommand(platform, url)).pipe(
+        Effect.flatMap(browserFlow, (flow) => flow.runLauncher(executor, flow.openCommand(platform, url))).pipe(
           Effect.mapError((reason) => new BrowserOpenError({ reason }))
         )
     }
@@ -308,8 +313,9 @@ export const makeUser = (
 
         const run = (request: UserTokens.GrantRequest) =>
           Effect.scoped(Effect.gen(function*() {
-            const { challenge, verifier } = yield* Flow.pkce
-            const state = yield* Flow.makeState
+            const flow = yield* browserFlow
+            const { challenge, verifier } = yield* flow.pkce
+            const state = yield* flow.makeState
             const listening = yield* server.listen({ port: redirect.port ?? 0 }).pipe(
               Effect.mapError((error) =>
                 unavailableError(
@@ -332,7 +338,7 @@ export const makeUser = (
               `http://${redirect.host}:${address.port}${redirect.path === "/" ? "" : redirect.path}`
             const deferred = yield* Deferred.make<Flow.Delivery>()
             let mismatches = 0
-            yield* listening.serve(Flow.listenerApp({
+            yield* listening.serve(flow.listenerApp({
               path: redirect.path,
               state,
               deferred,
@@ -342,7 +348,7 @@ export const makeUser = (
                 mismatches++
               }
             }))
-            const url = Flow.authorizeUrl({
+            const url = flow.authorizeUrl({
               authorityHost: resolved.authorityHost,
               tenantId: request.tenantId,
               clientId: resolved.clientId,

@@ -21,7 +21,7 @@ import { lazy } from "./lazy.js"
 import { describeParseError } from "./safeParse.js"
 
 /** The developer sign-on app (the Azure CLI's client id), a member of the family of client ids. @internal */
-export const developerSignOnClientId = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+export { developerSignOnClientId } from "../SharedTokenCacheCredential.js"
 
 /** The cache file's schemas (built on first use, see `lazy.ts`). */
 const schemas = () => {

@@ -26,7 +26,6 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
@@ -39,16 +38,15 @@ import {
   type InvalidArgumentError
 } from "../IdentityError.js"
 import * as TokenCredential from "../TokenCredential.js"
-import * as UserCredential from "../UserCredential.js"
+import type * as UserCredential from "../UserCredential.js"
 import type { FormValue, TokenResponse } from "./aad.js"
 import { mergeClaims, requestToken } from "./aad.js"
 import type { BaseOptions, Resolved } from "./confidentialClient.js"
-import { prepare, resolve, unavailable, unavailableError } from "./confidentialClient.js"
+import { prepare, resolve } from "./confidentialClient.js"
 import * as SingleFlight from "./singleFlight.js"
 import { TokenCache } from "./tokenCache.js"
 import * as TokenCacheEngine from "./tokenCache.js"
-
-const UserCredentialTag = UserCredential.UserCredential
+import { unavailableUser } from "./userCredentials.js"
 
 /** @internal */
 export type GrantError = ClientAuthenticationError | CredentialUnavailableError
@@ -203,19 +201,6 @@ export const make = (
   initial: (context: UserContext) => Effect.Effect<InitialGrant, InvalidArgumentError>
 ): Effect.Effect<TokenCredential.Service, never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.map(makeUser(credential, options, initial, { persistRefreshTokens: false }), (services) => services.credential)
-
-/** A user credential that cannot try: both faces fail with `CredentialUnavailableError`. @internal */
-export const unavailableUser = (credential: string, reason: string): UserServices => {
-  const service = unavailable(credential, reason)
-  return {
-    credential: service,
-    user: {
-      name: credential,
-      authenticate: () => Effect.fail(unavailableError(credential, reason)),
-      record: Effect.succeed(Option.none())
-    }
-  }
-}
 
 /**
  * Builds a user credential and its `UserCredential` side (`authenticate`, the account's record). Options `resolve`
@@ -455,13 +440,5 @@ export const makeUser = (
     Effect.annotateLogs("module", credential)
   )
 
-/** The layer of a user credential: both tags from one build (one cache, one account). @internal */
-export const layer = <E, R>(
-  make: Effect.Effect<UserServices, E, R>
-): Layer.Layer<TokenCredential.TokenCredential | UserCredential.UserCredential, E, Exclude<R, Scope.Scope>> =>
-  Layer.scopedContext(
-    Effect.map(make, (services) =>
-      Context.make(TokenCredential.TokenCredential, services.credential).pipe(
-        Context.add(UserCredentialTag, services.user)
-      ))
-  )
+// the layer and the unavailable credential are loaded with the public modules (userCredentials.ts)
+export { layer, unavailableUser } from "./userCredentials.js"
