@@ -13,8 +13,10 @@
  *   `npx tsx bench/profileSummary.ts <file>`).
  * - `BENCH_BASE=<dir>` also measures another copy of the library's `src` in the 1000-scope row (before and after in
  *   one run; see bench/run.ts).
+ * - The rows measure the library as published: `scripts/build.mjs` builds it into tmp/bench-lib first (`BENCH_LIB`
+ *   for bench/run.ts). `BENCH_SOURCES=1` measures `src` through tsx instead (to profile by file).
  */
-import { spawnSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -34,6 +36,20 @@ try {
     writeFileSync(join(dir, "server.pem"), leaf.certPem)
     writeFileSync(join(dir, "server.key"), leaf.keyPem)
     const profile = process.env.BENCH_PROFILE
+    // the library as published (scripts/build.mjs), unless BENCH_SOURCES=1 (the sources through tsx, e.g. to profile
+    // them by file)
+    // inside the repository, so that the build resolves its packages from its node_modules
+    const lib = join(import.meta.dirname, "..", "tmp", "bench-lib")
+    if (process.env.BENCH_SOURCES !== "1") {
+      console.error("bench: building the library as published (scripts/build.mjs)")
+      execFileSync(process.execPath, [
+        join(import.meta.dirname, "..", "scripts", "build.mjs"),
+        lib,
+        "--no-declarations"
+      ], {
+        stdio: "inherit"
+      })
+    }
     const child = spawnSync(process.execPath, [
       "--expose-gc",
       ...(profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile}`]),
@@ -44,7 +60,11 @@ try {
       ...process.argv.slice(2)
     ], {
       stdio: "inherit",
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, "ca.pem") }
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: join(dir, "ca.pem"),
+        ...(process.env.BENCH_SOURCES === "1" ? {} : { BENCH_LIB: lib })
+      }
     })
     if (child.status !== 0) throw new Error(`bench/run.ts failed (${child.status ?? child.signal})`)
   }

@@ -19,11 +19,11 @@ import type * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { getHeapCodeStatistics, getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8"
-import * as Library from "../src/index.js"
-import { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } from "../src/index.js"
+import type * as LibraryModule from "../src/index.js"
+import type { TokenCredential as TokenCredentialTypes } from "../src/index.js"
 import { memoLimit } from "../src/internal/confidentialClient.js"
 import * as TokenCacheEngine from "../src/internal/tokenCache.js"
-import * as IdentityNode from "../src/node.js"
+import type * as NodeModule from "../src/node.js"
 import { diff, objectBytes } from "./heapSnapshot.js"
 import { makeRawClient } from "./rawClient.js"
 import type { Entry, Report, Row } from "./report.js"
@@ -45,6 +45,15 @@ const SCOPE = "https://vault.azure.net/.default"
 const gc = (globalThis as { gc?: () => void }).gc
 /** `BENCH_BASE=<dir>`: a copy of the library's `src` from an earlier commit, measured in the scopes row too. */
 const BASE = process.env.BENCH_BASE === undefined ? undefined : resolve(process.env.BENCH_BASE)
+/**
+ * The library as users get it: `BENCH_LIB=<dir>`, the build of `scripts/build.mjs` (bench/index.ts makes it), else
+ * the sources through tsx (whose transform wraps every function made at run time in a `__name` call: closures made
+ * per request cost more than in the published build).
+ */
+const LIB = process.env.BENCH_LIB
+const Library: typeof LibraryModule = await import(LIB === undefined ? "../src/index.js" : join(LIB, "index.js"))
+const IdentityNode: typeof NodeModule = await import(LIB === undefined ? "../src/node.js" : join(LIB, "node.js"))
+const { AccessToken, AzureSdk, ClientSecretCredential, TokenCredential } = Library
 const base = { index: Library, node: IdentityNode }
 /**
  * `BENCH_HEAP_SNAPSHOTS=<dir>`: keep the heap snapshots taken before and after each client's scopes there (read them
@@ -270,7 +279,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
 
   if (want("fiber")) {
     log("cached getToken in one fiber")
-    const loop = (credential: TokenCredential.Service) =>
+    const loop = (credential: TokenCredentialTypes.Service) =>
       Effect.gen(function*() {
         for (let i = 0; i < 5000; i++) yield* credential.getToken(SCOPE)
         // the mean without per-call clock samples, then the percentiles with them
@@ -299,7 +308,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
     const ours = await runtime.runPromise(Effect.flatMap(TokenCredential.TokenCredential, loop))
     // managed identity (App Service source) and the default chain whose winner it is: the hot path of a service on
     // Azure; their one token request is answered in memory (the cached calls never reach it)
-    const onAzure = (layer: Layer.Layer<TokenCredential.TokenCredential, never, any>) => {
+    const onAzure = (layer: Layer.Layer<TokenCredentialTypes.TokenCredential, never, any>) => {
       const expiresOn = String(Math.floor(Date.now() / 1000) + 3600)
       const msi = Library.TestHttpClient.layer(() =>
         Library.TestHttpClient.json(200, {
@@ -315,7 +324,7 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
         layer.pipe(
           Layer.provide(Layer.mergeAll(IdentityNode.layer, msi)),
           Layer.provide(Layer.setConfigProvider(config))
-        ) as Layer.Layer<TokenCredential.TokenCredential>
+        ) as Layer.Layer<TokenCredentialTypes.TokenCredential>
       )
     }
     const extra: Array<Entry> = []
