@@ -311,29 +311,15 @@ export const make = (
       })
 
     return TokenCredential.make(name, (scopes, getTokenOptions) => {
+      const invalidConfiguration = (reason: string) =>
+        Effect.fail(new CredentialUnavailableError({ credential: name, reason, code: "invalid-configuration" }))
       const validScopes = AuthorityHost.validateScopes(scopes)
-      if (Either.isLeft(validScopes)) {
-        return Effect.fail(
-          new CredentialUnavailableError({
-            credential: name,
-            reason: validScopes.left.message,
-            code: "invalid-configuration"
-          })
-        )
-      }
+      if (Either.isLeft(validScopes)) return invalidConfiguration(validScopes.left.message)
       const requested = getTokenOptions?.tenantId?.trim() || undefined
       const tenant = configuredTenant === undefined && requested === undefined
         ? Either.right("organizations")
         : AuthorityHost.resolveTenant({ configured: configuredTenant, requested, additionallyAllowedTenants })
-      if (Either.isLeft(tenant)) {
-        return Effect.fail(
-          new CredentialUnavailableError({
-            credential: name,
-            reason: tenant.left.message,
-            code: "invalid-configuration"
-          })
-        )
-      }
+      if (Either.isLeft(tenant)) return invalidConfiguration(tenant.left.message)
       const enableCae = getTokenOptions?.enableCae === true
       const claims = mergeClaims(getTokenOptions?.claims, enableCae)
       const bypass = getTokenOptions?.claims !== undefined && getTokenOptions.claims.trim() !== ""
