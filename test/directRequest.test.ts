@@ -234,6 +234,29 @@ describe("direct token requests (a client secret over the Node client's exchange
       assert.strictEqual((yield* Metric.value(counter)).count, before + 1)
     }).pipe(Effect.scoped))
 
+  it.live("a fault of the direct path (the exchange throws) leaves the request to the usual path", () =>
+    Effect.gen(function*() {
+      const { exchange, sent, state } = yield* fakeExchange
+      let throws = 1
+      const faulty: Http.Exchange = {
+        accepts: exchange.accepts,
+        send: (request, limit, done) => {
+          if (throws-- > 0) throw new Error("exchange fault")
+          return exchange.send(request, limit, done)
+        }
+      }
+      const service = yield* credential(faulty)
+      const started = yield* Supervisor.track
+      const fiber = yield* Effect.fork(Effect.supervised(service.getToken(SCOPE), started))
+      const first = yield* Queue.take(sent)
+      // the usual path: the request runs in a fiber of its own
+      assert.strictEqual((yield* started.value).length, 1)
+      first.answer(tokenAnswer("via-usual-path"))
+      const token = yield* Fiber.join(fiber)
+      assert.strictEqual(Redacted.value(token.token), "via-usual-path")
+      assert.strictEqual(state.sends, 1)
+    }).pipe(Effect.scoped))
+
   it.effect("with TestClock every request goes through the client (the direct path needs the live Clock)", () =>
     Effect.gen(function*() {
       const { exchange, state } = yield* fakeExchange

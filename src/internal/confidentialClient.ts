@@ -250,6 +250,8 @@ export const makeClientCredentials = (
           )
           const clock = Context.get(services, Clock.Clock)
           return sendDirect(resolved.client, request, policy, clock, fiber.currentContext, (outcome) => {
+            const handOver = () =>
+              done({ _tag: "Continue", fetch: fetch(tenantId, scopes, claims, { outcome, fields }) })
             if (
               Either.isRight(outcome.result) && outcome.result.right.status >= 200 &&
               outcome.result.right.status < 300
@@ -257,7 +259,7 @@ export const makeClientCredentials = (
               const answer = interpret(credential, outcome)
               if (Either.isRight(answer)) return done({ _tag: "Token", token: answer.right.accessToken })
             }
-            done({ _tag: "Continue", fetch: fetch(tenantId, scopes, claims, { outcome, fields }) })
+            handOver()
           })
         }
       })

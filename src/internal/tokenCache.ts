@@ -480,7 +480,7 @@ export const make = <R = never>(options: {
       const pending: Pending = { waiters: new Set(), abort: noop, settled: undefined }
       e.direct = pending
       pendings.add(pending)
-      const abort = direct.start(fiber, (result) => {
+      const settle = (result: DirectResult<E>) => {
         if (e.direct !== pending) return
         e.direct = undefined
         pendings.delete(pending)
@@ -508,7 +508,21 @@ export const make = <R = never>(options: {
             SingleFlight.wait
           )
         )
-      })
+      }
+      let abort: (() => void) | undefined
+      try {
+        abort = direct.start(fiber, (result) => {
+          try {
+            settle(result)
+          } catch (cause) {
+            // never leave callers waiting: a fault here is a defect of the call
+            if (pending.settled === undefined) settleDirect(pending, Effect.die(cause))
+          }
+        })
+      } catch {
+        // a fault of the direct path is no reason to fail the call: the usual path makes the request
+        abort = undefined
+      }
       if (abort === undefined) {
         if (e.direct === pending) e.direct = undefined
         pendings.delete(pending)
