@@ -97,15 +97,8 @@ export interface Outcome {
   readonly sentAtMillis: number
 }
 
-/** Origin and path of a URL: never its query string, user info or fragment. @internal */
-export const safeUrl = (url: string): string => {
-  try {
-    const u = new URL(url)
-    return `${u.origin}${u.pathname}`
-  } catch {
-    return "<invalid url>"
-  }
-}
+/** Origin and path of a URL: never its query string, user info or fragment (the last URL's split is kept). @internal */
+export const safeUrl = (url: string): string => targetOf(url)?.safe ?? "<invalid url>"
 
 const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []
@@ -199,20 +192,31 @@ export interface FormRequest {
   readonly body: Uint8Array
 }
 
-/** Origin and path of the last URL split: a credential sends to the same endpoint every time. */
-let lastTargetUrl = ""
-let lastTarget: { readonly origin: string; readonly path: string } | undefined
+/** A URL split for the wire (origin; path with query and fragment) and for messages (`safe`: see `safeUrl`). */
+interface Target {
+  readonly origin: string
+  readonly path: string
+  readonly safe: string
+}
 
-const targetOf = (url: string): { readonly origin: string; readonly path: string } | undefined => {
-  if (url === lastTargetUrl && lastTarget !== undefined) return lastTarget
-  let parsed: URL
+/** The last URL split: every attempt of a credential goes to the same few URLs. `undefined`: not a valid URL. */
+let lastTargetUrl: string | undefined
+let lastTarget: Target | undefined
+
+const targetOf = (url: string): Target | undefined => {
+  if (url === lastTargetUrl) return lastTarget
+  let parsed: URL | undefined
   try {
     parsed = new URL(url)
   } catch {
-    return undefined
+    parsed = undefined
   }
   lastTargetUrl = url
-  return lastTarget = { origin: parsed.origin, path: parsed.pathname + parsed.search + parsed.hash }
+  return lastTarget = parsed === undefined ? undefined : {
+    origin: parsed.origin,
+    path: parsed.pathname + parsed.search + parsed.hash,
+    safe: `${parsed.origin}${parsed.pathname}`
+  }
 }
 
 /**
@@ -513,7 +517,7 @@ export const sendDirect = (
   if (direct === undefined || clock !== liveClock || !direct.exchange.accepts(context)) return undefined
   const target = targetOf(request.url)
   if (target === undefined) return undefined
-  const url = safeUrlCached(request.url)
+  const url = safeUrl(request.url)
   const sentAtMillis = clock.unsafeCurrentTimeMillis()
   return exchangeAttempt(
     direct,
@@ -528,17 +532,6 @@ export const sendDirect = (
     policy.attemptTimeoutMillis,
     (result) => done({ result, attempts: 1, url, sentAtMillis })
   )
-}
-
-/** `safeUrl` of the last URL seen: every attempt of a credential goes to the same few URLs. */
-let lastUrl = ""
-let lastSafeUrl = safeUrl("")
-const safeUrlCached = (url: string): string => {
-  if (url !== lastUrl) {
-    lastSafeUrl = safeUrl(url)
-    lastUrl = url
-  }
-  return lastSafeUrl
 }
 
 /**
@@ -608,7 +601,7 @@ export const sendWithRetry = <E, R>(
       )
 
     const attempt: Effect.Effect<Outcome, E | AttemptFailed, R> = Effect.flatMap(makeRequest, (request) => {
-      const url = safeUrlCached(request.url)
+      const url = safeUrl(request.url)
       const sentAtMillis = clock.unsafeCurrentTimeMillis()
       attempts++
       const wire = direct !== undefined && clock === liveClock ? wireRequest(request, direct.headers) : undefined

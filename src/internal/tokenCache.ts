@@ -543,7 +543,8 @@ export const make = <R = never>(options: {
       e: Entry,
       fetch: Fetch<E>,
       bypass: boolean,
-      direct?: { readonly request: Direct<E>; readonly fiber: Fiber.RuntimeFiber<unknown, unknown> }
+      /** The caller's fiber, when a miss may be sent without a fiber (`options.direct`: the cached path only). */
+      directFiber?: Fiber.RuntimeFiber<unknown, unknown>
     ): Effect.Effect<AccessToken, E | CredentialUnavailableError | ClientAuthenticationError> => {
       const key = e.key
       if (bypass) {
@@ -571,9 +572,14 @@ export const make = <R = never>(options: {
         return waitDirect(e.direct)
       }
       if (
-        direct !== undefined && !closed && Option.isNone(persistence) && SingleFlight.current(e, now) === undefined
+        directFiber !== undefined && !closed && Option.isNone(persistence) &&
+        SingleFlight.current(e, now) === undefined
       ) {
-        const pending = startDirect(e, fetch, direct.request, direct.fiber, clockOf(direct.fiber), now)
+        // the key's direct request is made for a miss only (the cached path's error type is the engine's `R`)
+        const direct = options.direct?.(e.key) as Direct<E> | undefined
+        const pending = direct === undefined
+          ? undefined
+          : startDirect(e, fetch, direct, directFiber, clockOf(directFiber), now)
         if (pending !== undefined) {
           return waitDirect(pending)
         }
@@ -588,7 +594,6 @@ export const make = <R = never>(options: {
     // The cached path of an entry (`cached`): the fresh token at once; else the entry joins the map if it is not in
     // it (new, or dropped by a sweep), or hands over to the entry that holds its key now, and serves as `get` does.
     const request = options.request
-    const directOf = options.direct
     const serveCached: Serve = (e, fiber) => {
       const now = nowOf(fiber)
       const token = e.token
@@ -607,11 +612,7 @@ export const make = <R = never>(options: {
           entries.set(e.key, e)
         }
       }
-      // a miss may be sent without a fiber: only then is the key's direct request made
-      const miss = target.token === undefined ||
-        decide(now, target.refreshOn, target.mustRefreshAt + mustRefreshMarginMillis) === "expired"
-      const direct = miss && directOf !== undefined && target.direct === undefined ? directOf(e.key) : undefined
-      return serve(now, target, fetch, false, direct === undefined ? undefined : { request: direct, fiber })
+      return serve(now, target, fetch, false, options.direct === undefined ? undefined : fiber)
     }
 
     // `withFiberRuntime` rather than `Effect.clockWith`: one step fewer per call.
