@@ -18,7 +18,8 @@ import * as https from "node:https"
 import type * as net from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { getHeapCodeStatistics, getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8"
+import { PerformanceObserver } from "node:perf_hooks"
+import { getHeapCodeStatistics, writeHeapSnapshot } from "node:v8"
 import type * as LibraryModule from "../src/index.js"
 import type { TokenCredential as TokenCredentialTypes } from "../src/index.js"
 import { memoLimit } from "../src/internal/confidentialClient.js"
@@ -395,20 +396,37 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
   if (want("scopes")) {
     log(`${SCOPES} distinct scopes, one after another`)
     const entries: Array<Entry> = []
-    // ours, in one fiber, on a fresh credential (the connection is opened by the first request); with BENCH_BASE,
-    // the same for an earlier copy of the library's src first (before and after in one run)
-    // The machine is shared: ours and the raw client are measured in alternating rounds (fresh scopes, a fresh
-    // credential each round), and each entry is the median round (wall time; its CPU and heap from that round).
-    const ROUNDS = Math.max(1, Number(process.env.BENCH_SCOPE_ROUNDS ?? 3))
-    // each round its own scopes (flat strings, as `flat` says); the first round's are the list itself
-    const tag = (scope: string, round: number) => round === 0 ? scope : flat(`${scope}?round=${round}`)
-    const roundsOf = new Map<string, Array<Entry>>()
-    const record = (entry: Entry) => {
-      const list = roundsOf.get(entry.who) ?? []
-      list.push(entry)
-      roundsOf.set(entry.who, list)
+    // Each client's 1000 scopes are acquired one after another on a fresh credential (a fresh raw client), after
+    // WARM_SCOPES others (the connection open, the JIT warm). First one weighed pass per client, alone: the heap
+    // snapshots around it count what it keeps per token. Then timed rounds (`BENCH_SCOPE_ROUNDS`, default 11, after
+    // an untimed one), each with fresh scopes and fresh clients, the clients one after the other, in an order that
+    // alternates from round to round: the machine is shared (two cores), and runs of 1000 swung by 2× from round to
+    // round; a round's clients ran within a second of each other. Each entry is the median round, with the ratio to
+    // the raw client of every round beside it.
+    // `BENCH_SCOPE_BLOCK=<n>` makes the clients take turns by blocks of n scopes within a round (the order rotating
+    // every block). Not the default: with small blocks, part of one client's garbage collection runs in the other's
+    // turn (V8 posts scavenges and incremental marking as tasks, which run in whichever turn comes next), which
+    // favours the client that allocates more (ours measured 1.05–1.17× the raw client in turns of 100, 1.25× in
+    // turns of 1000, same code, same hour).
+    const ROUNDS = Math.max(1, Number(process.env.BENCH_SCOPE_ROUNDS ?? 11))
+    const BLOCK = Math.max(1, Number(process.env.BENCH_SCOPE_BLOCK ?? SCOPES))
+    // each pass its own scopes (flat strings, as `flat` says); the weighed pass's are the list itself
+    const tag = (scope: string, pass: number) => pass === 0 ? scope : flat(`${scope}?round=${pass}`)
+    /** A client ready for its scopes: `take` acquires some, one after another; `close` drops it. */
+    interface Taker {
+      readonly take: (scopes: ReadonlyArray<string>) => Promise<void>
+      readonly close: () => Promise<void>
     }
-    const oursRow = async (library: typeof base, who: string, scopes: ReadonlyArray<string>, round: number) => {
+    interface Client {
+      readonly who: string
+      readonly how: string
+      readonly prefix: string
+      /** A fresh client, warmed up with `warm` (and, before the first pass, the JIT warm-up). */
+      readonly open: (warm: ReadonlyArray<string>, pass: number) => Promise<Taker>
+      /** This client's variant of a scope (so that two clients never ask for the same one). */
+      readonly scope: (scope: string) => string
+    }
+    const oursClient = (library: typeof base, who: string, rename: (scope: string) => string): Client => {
       const layer = () =>
         library.index.ClientSecretCredential.layer({
           tenantId: TENANT,
@@ -416,116 +434,149 @@ if (want("runtime") || want("fiber") || want("cold") || want("scopes")) {
           clientSecret: Redacted.make(SECRET),
           authorityHost
         }).pipe(Layer.provide(library.node.layer))
-      // JIT warm-up: the same workload on credentials that are then dropped, so that the code the JIT compiles for
-      // it, and its metadata (feedback, deoptimisation data, the maps' lists of dependent code: in the data spaces
-      // too), is not counted per token. Three of them: a closure of the first credential has code specialised to its
-      // context, which a second credential's closure cannot use; the JIT then compiles the code every credential
-      // shares. With one warm-up credential, 300–400 functions were compiled during the weighed scopes (about 100
-      // bytes per token of metadata in the data spaces); with three, almost none. Before the first round only.
-      for (let warmRound = 0; round === 0 && warmRound < JIT_ROUNDS; warmRound++) {
-        const warm = ManagedRuntime.make(layer())
-        await warm.runPromise(Effect.flatMap(
-          library.index.TokenCredential.TokenCredential,
-          (credential) => Effect.forEach(jitList, (scope) => credential.getToken(scope), { discard: true })
-        ))
-        await warm.dispose()
-      }
-      const fresh = ManagedRuntime.make(layer())
-      const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
-      await fresh.runPromise(
-        Effect.forEach(warmList, (scope) => credential.getToken(tag(scope, round)), { discard: true })
-      )
-      const spacesBefore = getHeapSpaceStatistics()
-      // weighed in the first round only (heap snapshots take seconds); the other rounds are timed only
-      const weighed = round === 0 ? await weigh(who === OURS ? "" : "base-") : undefined
-      connections = 0
-      const cpu = process.cpuUsage()
-      const millis = await fresh.runPromise(Effect.gen(function*() {
-        const start = performance.now()
-        const each: Array<number> = []
-        for (const scope of scopes) {
-          const t = performance.now()
-          yield* credential.getToken(scope)
-          each.push(performance.now() - t)
-        }
-        if (process.env.BENCH_DEBUG === "1") log(`per request (ms): ${each.map((x) => x.toFixed(1)).join(" ")}`)
-        return performance.now() - start
-      }))
-      const cpuMillis = cpuSince(cpu) / SCOPES
-      if (process.env.BENCH_DEBUG === "1") {
-        log(
-          `spaces: ${
-            JSON.stringify(
-              spacesBefore.map((
-                b,
-                i
-              ) => [b.space_name, (getHeapSpaceStatistics()[i]!.space_used_size - b.space_used_size) / SCOPES])
-            )
-          }`
-        )
-      }
-      record({
+      return {
         who,
-        how: `yield* credential.getToken; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
-        value: millis,
-        cpuMillisPerOp: cpuMillis,
-        ...(weighed === undefined ? {} : await weighed(SCOPES))
-      })
-      await fresh.dispose()
-    }
-    const baseLibrary = BASE === undefined
-      ? undefined
-      : { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) }
-    // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
-    const rawRound = async (round: number) => {
-      const { close, post } = makeRawClient({
-        protocol: "https",
-        port,
-        tenant: TENANT,
-        clientId: CLIENT,
-        clientSecret: SECRET
-      })
-      for (const scope of warmList) await post(tag(scope, round))
-      const scopes = scopeList.map((scope) => tag(scope, round))
-      const weighed = round === 0 ? await weigh("raw-") : undefined
-      connections = 0
-      const cpu = process.cpuUsage()
-      const start = performance.now()
-      for (const scope of scopes) await post(scope)
-      const millis = performance.now() - start
-      const cpuMillis = cpuSince(cpu) / SCOPES
-      record({
-        who: "raw node:https",
-        how: `keep-alive agent; ${connections} TLS connections; CPU ${cpuMillis.toFixed(3)} ms per token`,
-        value: millis,
-        cpuMillisPerOp: cpuMillis,
-        ...(weighed === undefined ? {} : await weighed(SCOPES))
-      })
-      close()
-    }
-    for (let round = 0; round < ROUNDS; round++) {
-      if (baseLibrary !== undefined) {
-        await oursRow(
-          baseLibrary,
-          `${OURS} (before: ${process.env.BENCH_BASE})`,
-          scopeList.map((scope) => tag(scope.replace("resource-", "before-"), round)),
-          round
-        )
+        how: "yield* credential.getToken",
+        prefix: who === OURS ? "" : "base-",
+        scope: rename,
+        open: async (warm, pass) => {
+          // JIT warm-up: the same workload on credentials that are then dropped, so that the code the JIT compiles
+          // for it, and its metadata (feedback, deoptimisation data, the maps' lists of dependent code: in the data
+          // spaces too), is not counted per token. Three of them: a closure of the first credential has code
+          // specialised to its context, which a second credential's closure cannot use; the JIT then compiles the
+          // code every credential shares. With one warm-up credential, 300–400 functions were compiled during the
+          // weighed scopes (about 100 bytes per token of metadata in the data spaces); with three, almost none.
+          for (let warmRound = 0; pass === 0 && warmRound < JIT_ROUNDS; warmRound++) {
+            const throwaway = ManagedRuntime.make(layer())
+            await throwaway.runPromise(Effect.flatMap(
+              library.index.TokenCredential.TokenCredential,
+              (credential) => Effect.forEach(jitList, (scope) => credential.getToken(rename(scope)), { discard: true })
+            ))
+            await throwaway.dispose()
+          }
+          const fresh = ManagedRuntime.make(layer())
+          const credential = await fresh.runPromise(library.index.TokenCredential.TokenCredential)
+          await fresh.runPromise(Effect.forEach(warm, (scope) => credential.getToken(scope), { discard: true }))
+          return {
+            take: (scopes) =>
+              fresh.runPromise(Effect.gen(function*() {
+                for (const scope of scopes) yield* credential.getToken(scope)
+              })),
+            close: () => fresh.dispose()
+          }
+        }
       }
-      await oursRow(base, OURS, scopeList.map((scope) => tag(scope, round)), round)
-      if (PEERS) await rawRound(round)
     }
-    for (const [, list] of roundsOf) {
-      const sorted = [...list].sort((a, b) => a.value - b.value)
-      const median = sorted[Math.floor(sorted.length / 2)]!
+    // a raw node:https client on one keep-alive connection, keeping the tokens in a Map
+    const rawClient: Client = {
+      who: "raw node:https",
+      how: "keep-alive agent",
+      prefix: "raw-",
+      scope: (scope) => scope.replace("resource-", "raw-"),
+      open: async (warm) => {
+        const { close, post } = makeRawClient({
+          protocol: "https",
+          port,
+          tenant: TENANT,
+          clientId: CLIENT,
+          clientSecret: SECRET
+        })
+        for (const scope of warm) await post(scope)
+        return {
+          take: async (scopes) => {
+            for (const scope of scopes) await post(scope)
+          },
+          close: async () => close()
+        }
+      }
+    }
+    const clients: Array<Client> = []
+    if (BASE !== undefined) {
+      const baseLibrary = { index: await import(`${BASE}/src/index.ts`), node: await import(`${BASE}/src/node.ts`) }
+      clients.push(
+        oursClient(baseLibrary, `${OURS} (before: ${process.env.BENCH_BASE})`, (s) => s.replace("resource-", "before-"))
+      )
+    }
+    clients.push(oursClient(base, OURS, (s) => s))
+    if (PEERS) clients.push(rawClient)
+    const scopesOf = (client: Client, pass: number) => scopeList.map((scope) => tag(client.scope(scope), pass))
+    const warmOf = (client: Client, pass: number) => warmList.map((scope) => tag(client.scope(scope), pass))
+
+    // the weighed pass: each client alone
+    const heapOf = new Map<string, { heapBytesPerToken: number; heapUsedBytesPerToken: number }>()
+    for (const client of clients) {
+      const taker = await client.open(warmOf(client, 0), 0)
+      // made before the heap is weighed: the strings of a scope are the caller's, not the client's
+      const scopes = scopesOf(client, 0)
+      const weighed = await weigh(client.prefix)
+      await taker.take(scopes)
+      heapOf.set(client.who, await weighed(SCOPES))
+      await taker.close()
+    }
+
+    // the timed rounds: turns by blocks, after one untimed round (the heap snapshots leave the JIT's state and the
+    // heap cold: the first round after them was 1.5× slower for every client)
+    const roundsOf = new Map<
+      string,
+      Array<{ millis: number; cpuMillis: number; connections: number; gcMillis: number }>
+    >()
+    // garbage-collection pauses of the main thread, summed per turn (they are in its time)
+    let gcMillis = 0
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) gcMillis += entry.duration
+    })
+    gcObserver.observe({ entryTypes: ["gc"] })
+    for (let round = 1; round <= ROUNDS + 1; round++) {
+      const takers = await Promise.all(clients.map((client) => client.open(warmOf(client, round), round)))
+      const times = clients.map(() => ({ millis: 0, cpuMillis: 0, connections: 0, gcMillis: 0 }))
+      const lists = clients.map((client) => scopesOf(client, round))
+      for (let from = 0, block = 0; from < SCOPES; from += BLOCK, block++) {
+        for (let turn = 0; turn < clients.length; turn++) {
+          const i = (round + block + turn) % clients.length
+          const scopes = lists[i]!.slice(from, from + BLOCK)
+          connections = 0
+          const cpu = process.cpuUsage()
+          const start = performance.now()
+          const gcBefore = gcMillis
+          await takers[i]!.take(scopes)
+          times[i]!.millis += performance.now() - start
+          times[i]!.cpuMillis += cpuSince(cpu)
+          times[i]!.connections += connections
+          // the observer is told in a later task
+          await new Promise<void>((resolve) => setImmediate(resolve))
+          times[i]!.gcMillis += gcMillis - gcBefore
+        }
+      }
+      for (const taker of takers) await taker.close()
+      if (round === 1) continue
+      clients.forEach((client, i) => {
+        const list = roundsOf.get(client.who) ?? []
+        list.push(times[i]!)
+        roundsOf.set(client.who, list)
+      })
+    }
+    gcObserver.disconnect()
+    const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    const rawRounds = roundsOf.get(rawClient.who)
+    for (const client of clients) {
+      const list = roundsOf.get(client.who)!
+      const millis = median(list.map((r) => r.millis))
+      const cpuMillis = median(list.map((r) => r.cpuMillis)) / SCOPES
+      const ratios = rawRounds === undefined || client === rawClient
+        ? ""
+        : `; ×raw by round ${list.map((r, i) => (r.millis / rawRounds[i]!.millis).toFixed(2)).join(", ")}`
+      const connectionsOpened = list.reduce((n, r) => n + r.connections, 0)
+      const gcPauses = list.map((r) => Math.round(r.gcMillis)).join(", ")
       entries.push({
-        ...median,
-        // the heap is weighed in the first round
-        ...(list[0]!.heapBytesPerToken === undefined ? {} : { heapBytesPerToken: list[0]!.heapBytesPerToken }),
-        ...(list[0]!.heapUsedBytesPerToken === undefined
-          ? {}
-          : { heapUsedBytesPerToken: list[0]!.heapUsedBytesPerToken }),
-        how: `${median.how}; median of ${list.length} rounds (${list.map((e) => Math.round(e.value)).join(", ")} ms)`
+        who: client.who,
+        how: `${client.how}; ${connectionsOpened} TLS connections during ${list.length} rounds; CPU ${
+          cpuMillis.toFixed(3)
+        } ms per token; median of ${list.length} rounds in turns of ${BLOCK} scopes (${
+          list.map((r) => Math.round(r.millis)).join(", ")
+        } ms; GC pauses ${gcPauses} ms)${ratios}`,
+        value: millis,
+        cpuMillisPerOp: cpuMillis,
+        ...heapOf.get(client.who)
       })
     }
     // @azure/identity: its in-memory cache is searched linearly on every call (quadratic over distinct scopes:

@@ -7,6 +7,8 @@
  * `npx tsx bench/scopesProfile.ts [N] [rounds]`
  * - `SCOPES_PROFILE=<file>` writes a V8 CPU profile of the library's last round only (read it with
  *   `npx tsx bench/profileSummary.ts <file>`).
+ * - `SCOPES_LIB=<dir>` measures a build of the library (`node scripts/build.mjs <dir> --no-declarations`) instead of
+ *   `src` through tsx (whose transform adds a `__name` call per closure).
  * - `SCOPES_BASE=<dir>` also runs another copy of the library's `src` (e.g. an earlier commit's, from
  *   `git archive <commit> src | tar -x -C tmp/base`) in the same rounds: before and after in one run.
  */
@@ -60,7 +62,16 @@ const measure = async (run: () => Promise<void>) => {
 const { close, post } = makeRawClient({ protocol: "http", port, tenant: TENANT, clientId: "c", clientSecret: "s" })
 
 type Library = { readonly index: typeof Current; readonly node: typeof CurrentNode }
-const libraries: Array<[string, Library]> = [["ours", { index: Current, node: CurrentNode }]]
+const LIB = process.env.SCOPES_LIB === undefined ? undefined : resolve(process.env.SCOPES_LIB)
+const libraries: Array<[string, Library]> = [[
+  "ours",
+  LIB === undefined
+    ? { index: Current, node: CurrentNode }
+    : {
+      index: await import(`${LIB}/index.js`) as typeof Current,
+      node: await import(`${LIB}/node.js`) as typeof CurrentNode
+    }
+]]
 if (process.env.SCOPES_BASE !== undefined) {
   const base = resolve(process.env.SCOPES_BASE)
   libraries.unshift(["before", {

@@ -73,6 +73,18 @@ export const computeRefreshOnMillis = (
 }
 
 /**
+ * `millis` as the instant `DateTime.unsafeMake(millis)` would hold (a `Date`'s time value: whole milliseconds, at
+ * most 8.64e15 from the epoch either way), without building one (a `DateTime` costs about 1 µs); anything else
+ * throws what `DateTime.unsafeMake` throws.
+ */
+const epochMillis = (millis: number): number => {
+  if (!(Math.abs(millis) <= maxTimeValue)) return DateTime.toEpochMillis(DateTime.unsafeMake(millis))
+  const whole = Math.trunc(millis)
+  return whole === 0 ? 0 : whole
+}
+const maxTimeValue = 8.64e15
+
+/**
  * Builds an `AccessToken` from epoch milliseconds, computing `refreshOn` with {@link computeRefreshOnMillis}.
  *
  * The token keeps the two instants as numbers: `expiresOn` and `refreshOn` are enumerable properties computed when
@@ -91,9 +103,7 @@ export const make = (options: {
 }): AccessToken =>
   internal.make(
     Redacted.isRedacted(options.token) ? options.token : Redacted.make(options.token),
-    DateTime.toEpochMillis(DateTime.unsafeMake(options.expiresOnMillis)),
-    DateTime.toEpochMillis(DateTime.unsafeMake(
-      computeRefreshOnMillis(options.obtainedAtMillis, options.expiresOnMillis, options.refreshInMillis)
-    )),
+    epochMillis(options.expiresOnMillis),
+    epochMillis(computeRefreshOnMillis(options.obtainedAtMillis, options.expiresOnMillis, options.refreshInMillis)),
     options.tokenType === undefined || options.tokenType === "" ? "Bearer" : options.tokenType
   )

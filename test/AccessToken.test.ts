@@ -49,5 +49,16 @@ describe("AccessToken.make (instants kept as epoch milliseconds)", () => {
 
   it("rejects an invalid instant as before", () => {
     assert.throws(() => AccessToken.make({ token: "t", obtainedAtMillis: 0, expiresOnMillis: Number.NaN }))
+    assert.throws(() => AccessToken.make({ token: "t", obtainedAtMillis: 0, expiresOnMillis: 8.64e15 + 1 }))
+    assert.throws(() => AccessToken.make({ token: "t", obtainedAtMillis: 0, expiresOnMillis: Infinity }))
+  })
+
+  it("keeps the instants a DateTime would hold (whole milliseconds, the time value's range)", () => {
+    for (const millis of [1_700_000_000_000.9, -0.5, 0.4, 8.64e15, -8.64e15, -1_000.7]) {
+      const token = AccessToken.make({ token: "t", obtainedAtMillis: millis, expiresOnMillis: millis })
+      assert.isTrue(
+        Object.is(DateTime.toEpochMillis(token.expiresOn), DateTime.toEpochMillis(DateTime.unsafeMake(millis)))
+      )
+    }
   })
 })

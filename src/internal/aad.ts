@@ -427,17 +427,47 @@ export const tokenHttpRequest = (
 const encoder = new TextEncoder()
 
 /**
+ * Grant fields encoded once as a form (`URLSearchParams`, without `scope` and `claims`), for
+ * {@link tokenFormRequest}: a credential's fixed fields (client id, grant type, secret) are not encoded again for
+ * every request. @internal
+ */
+export const encodeFields = (fields: Readonly<Record<string, FormValue | undefined>>): string =>
+  new URLSearchParams(buildForm(fields)).toString()
+
+/** Characters `encodeURIComponent` leaves as they are and a form encodes, and the space (`+` in a form). */
+const formDifferences = /%20|[!'()~]/g
+const formDifference = (match: string) => match === "%20" ? "+" : `%${match.charCodeAt(0).toString(16).toUpperCase()}`
+
+/**
+ * One value encoded as `URLSearchParams` encodes it (application/x-www-form-urlencoded: UTF-8, `*-._` and
+ * alphanumerics as they are, the space as `+`, everything else `%XX`), through the native `encodeURIComponent`.
+ * @internal
+ */
+export const formValue = (value: string): string => {
+  try {
+    return encodeURIComponent(value).replace(formDifferences, formDifference)
+  } catch {
+    // a lone surrogate: `URLSearchParams` sends it as U+FFFD
+    return new URLSearchParams([["", value]]).toString().slice(1)
+  }
+}
+
+/**
  * The same request as {@link tokenHttpRequest}, as bytes for a direct exchange (`sendDirect`): the form encoded
- * alike (`URLSearchParams`), the same headers. @internal
+ * alike (the grant fields as {@link encodeFields} encoded them, then `scope` and `claims`), the same headers.
+ * @internal
  */
 export const tokenFormRequest = (
   url: string,
   requestId: string,
-  fields: Readonly<Record<string, FormValue | undefined>>,
+  encodedFields: string,
   scope: string,
   claims: string | undefined
 ): FormRequest => {
-  const body = encoder.encode(new URLSearchParams(buildForm({ ...fields, scope, claims })).toString())
+  const form = `${encodedFields}${encodedFields === "" ? "" : "&"}scope=${formValue(scope)}${
+    claims === undefined ? "" : `&claims=${formValue(claims)}`
+  }`
+  const body = encoder.encode(form)
   return {
     url,
     headers: {

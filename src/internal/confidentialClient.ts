@@ -17,7 +17,15 @@ import { CredentialUnavailableError, InvalidArgumentError } from "../IdentityErr
 import type { RetryOptions } from "../RetryOptions.js"
 import * as TokenCredential from "../TokenCredential.js"
 import type { FormValue, TokenRequest, TokenResponse } from "./aad.js"
-import { entraClient, interpret, mergeClaims, requestToken, tokenEndpoint, tokenFormRequest } from "./aad.js"
+import {
+  encodeFields,
+  entraClient,
+  interpret,
+  mergeClaims,
+  requestToken,
+  tokenEndpoint,
+  tokenFormRequest
+} from "./aad.js"
 import { defaultRetryPolicy, resolvePolicy, sendDirect } from "./http.js"
 import * as Peek from "./peek.js"
 import * as Regional from "./regionalAuthority.js"
@@ -228,6 +236,8 @@ export const makeClientCredentials = (
       const fixedFields = fixedClientAuth === undefined
         ? undefined
         : { client_id: resolved.clientId, grant_type: "client_credentials", ...fixedClientAuth }
+      // encoded once: every direct request sends them as they are
+      const encodedFixedFields = fixedFields === undefined ? "" : encodeFields(fixedFields)
       const directFor = (
         fields: Readonly<Record<string, FormValue>>,
         tenantId: string,
@@ -244,7 +254,7 @@ export const makeClientCredentials = (
           const request = tokenFormRequest(
             tokenEndpoint(host, tenantId),
             globalThis.crypto.randomUUID(),
-            fields,
+            encodedFixedFields,
             scopes.join(" "),
             claims
           )
