@@ -36,7 +36,7 @@ export interface Report {
   readonly rows: ReadonlyArray<Row>
 }
 
-const order = ["sdk", "runtime", "fiber", "scopes", "heap", "cold", "import", "eviction"]
+const order = ["sdk", "runtime", "fiber", "scopes", "heap", "cold", "import", "cli", "eviction"]
 
 const escape = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
