@@ -164,6 +164,24 @@ describe("direct token requests (a client secret over the Node client's exchange
       assert.strictEqual(state.sends, 1)
     }).pipe(Effect.scoped))
 
+  it.live("callers interrupted while others wait (the first or a later one) leave; the rest, and later ones, get the token", () =>
+    Effect.gen(function*() {
+      const { exchange, sent, state } = yield* fakeExchange
+      const service = yield* credential(exchange)
+      const [a, b, c] = yield* Effect.forEach([1, 2, 3], () => Effect.fork(service.getToken(SCOPE)))
+      const first = yield* Queue.take(sent)
+      yield* allWaiting([a!, b!, c!])
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(a!)))
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(b!)))
+      // joins after the first caller left
+      const d = yield* Effect.fork(service.getToken(SCOPE))
+      yield* allWaiting([c!, d])
+      first.answer(tokenAnswer("for the rest"))
+      for (const fiber of [c!, d]) assert.strictEqual(Redacted.value((yield* Fiber.join(fiber)).token), "for the rest")
+      assert.strictEqual(state.sends, 1)
+      assert.strictEqual(state.aborted, 0)
+    }).pipe(Effect.scoped))
+
   it.live("closing the credential's scope aborts the request and interrupts its callers", () =>
     Effect.gen(function*() {
       const { exchange, sent, state } = yield* fakeExchange
