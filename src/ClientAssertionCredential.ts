@@ -67,7 +67,8 @@ export interface Options<E = never> {
   readonly retryPolicy?: RetryOptions | undefined
   /**
    * Send token requests to a regional endpoint (ESTS-R): a region name such as `westus`, or `tryAutoDetect` to read
-   * it from `REGION_NAME` / IMDS. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`; unset: the global endpoint.
+   * it from `REGION_NAME` / IMDS. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`, else `MSAL_FORCE_REGION`; unset: the
+   * global endpoint.
    */
   readonly regionalAuthority?: string | undefined
   /** Where and how long `tryAutoDetect` asks IMDS (default `AZURE_POD_IDENTITY_AUTHORITY_HOST` / 169.254.169.254, 2 s). */

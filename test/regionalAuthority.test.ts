@@ -118,6 +118,50 @@ describe("regional token requests", () => {
         }), { AZURE_REGIONAL_AUTHORITY_NAME: "chinaeast2" })
     }))
 
+  it.effect("MSAL_FORCE_REGION (msal-node's variable) when neither the option nor AZURE_REGIONAL_AUTHORITY_NAME is set", () =>
+    Effect.gen(function*() {
+      const expect = (
+        layer: Parameters<typeof withCredentialOver>[0],
+        env: Record<string, string>,
+        url: string
+      ) =>
+        run(layer, noImds, (credential, requests) =>
+          Effect.gen(function*() {
+            yield* credential.getToken(SCOPE)
+            assert.deepStrictEqual(tokenUrls(requests), [url], JSON.stringify(env))
+          }), env)
+      const regional = (region: string) => `https://${region}.login.microsoft.com/${TENANT}/oauth2/v2.0/token`
+      const global = `https://login.microsoftonline.com/${TENANT}/oauth2/v2.0/token`
+      yield* expect(secret(), { MSAL_FORCE_REGION: "westus2" }, regional("westus2"))
+      // the library's own settings come first, and `DisableMsalForceRegion` in either turns it off, as in MSAL
+      yield* expect(
+        secret(),
+        { MSAL_FORCE_REGION: "westus2", AZURE_REGIONAL_AUTHORITY_NAME: "eastus" },
+        regional("eastus")
+      )
+      yield* expect(
+        secret({ regionalAuthority: "northeurope" }),
+        { MSAL_FORCE_REGION: "westus2" },
+        regional("northeurope")
+      )
+      yield* expect(
+        secret(),
+        { MSAL_FORCE_REGION: "westus2", AZURE_REGIONAL_AUTHORITY_NAME: "DisableMsalForceRegion" },
+        global
+      )
+      yield* expect(secret({ regionalAuthority: "DisableMsalForceRegion" }), { MSAL_FORCE_REGION: "westus2" }, global)
+      // an empty AZURE_REGIONAL_AUTHORITY_NAME is unset
+      yield* expect(secret(), { MSAL_FORCE_REGION: "westus2", AZURE_REGIONAL_AUTHORITY_NAME: " " }, regional("westus2"))
+      // an invalid value is named by its variable
+      yield* run(secret(), noImds, (credential, requests) =>
+        Effect.gen(function*() {
+          const error = failureOf(yield* Effect.exit(credential.getToken(SCOPE))) as IdentityError.IdentityError
+          assert.strictEqual(error._tag, "CredentialUnavailableError")
+          assert.match(error.message, /MSAL_FORCE_REGION: the regional authority "west\.us" is not a region name/)
+          assert.strictEqual(tokenUrls(requests).length, 0)
+        }), { MSAL_FORCE_REGION: "west.us" })
+    }))
+
   it.effect("without a setting: the global endpoint", () =>
     run(secret(), noImds, (credential, requests) =>
       Effect.gen(function*() {

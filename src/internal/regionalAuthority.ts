@@ -1,9 +1,10 @@
 /**
  * Regional token endpoints (ESTS-R) for the client credentials grant.
  *
- * The setting is the `regionalAuthority` option, else `AZURE_REGIONAL_AUTHORITY_NAME`: a region name (`westus`,
- * `usgovvirginia`, …) or `tryAutoDetect` (also accepted: `AutoDiscoverRegion`, the name @azure/identity documents,
- * which is broken there). Automatic detection reads `REGION_NAME`, else asks IMDS
+ * The setting is the `regionalAuthority` option, else `AZURE_REGIONAL_AUTHORITY_NAME`, else `MSAL_FORCE_REGION`
+ * (msal-node's variable, which @azure/identity therefore honours too; `DisableMsalForceRegion` in either of the first
+ * two turns it off): a region name (`westus`, `usgovvirginia`, …) or `tryAutoDetect` (also accepted:
+ * `AutoDiscoverRegion`, the name @azure/identity documents, which is broken there). Automatic detection reads `REGION_NAME`, else asks IMDS
  * `GET {imds}/metadata/instance/compute/location?api-version=2021-02-01&format=text` with `Metadata: true` (IMDS from
  * the `imdsEndpoint` option, else `AZURE_POD_IDENTITY_AUTHORITY_HOST`, else `http://169.254.169.254`; 2 s timeout,
  * once per credential); when it finds nothing usable, requests go to the global endpoint.
@@ -28,6 +29,15 @@ import * as AuthorityHost from "../AuthorityHost.js"
 /** @internal */
 export const variable = "AZURE_REGIONAL_AUTHORITY_NAME"
 
+/**
+ * MSAL's own variable (msal-node, MSAL Go): the region when neither the option nor `AZURE_REGIONAL_AUTHORITY_NAME`
+ * gives one. @internal
+ */
+export const msalVariable = "MSAL_FORCE_REGION"
+
+/** The value (of the option or `AZURE_REGIONAL_AUTHORITY_NAME`) that turns `MSAL_FORCE_REGION` off, as in MSAL. */
+const disableMsalForceRegion = "disablemsalforceregion"
+
 /** The values that ask for automatic detection, lower-cased. @internal */
 export const autoDetectValues: ReadonlyArray<string> = ["tryautodetect", "autodiscoverregion"]
 
@@ -42,7 +52,7 @@ export const defaultDetectionTimeout: Duration.Duration = Duration.seconds(2)
 
 /** @internal */
 export interface Options {
-  /** A region name, or `tryAutoDetect`. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`; unset: the global endpoint. */
+  /** A region name, or `tryAutoDetect`. Defaults to `AZURE_REGIONAL_AUTHORITY_NAME`, else `MSAL_FORCE_REGION`. */
   readonly regionalAuthority?: string | undefined
   /** How the region is detected with `tryAutoDetect`. */
   readonly regionDetection?: {
@@ -80,7 +90,7 @@ export const normalizeRegion = (name: string): Either.Either<string, string> => 
 /** Interprets the option or variable value. @internal */
 export const parseSetting = (value: string | undefined): Either.Either<Setting, string> => {
   const v = value?.trim() ?? ""
-  if (v === "") return Either.right({ _tag: "Global" })
+  if (v === "" || v.toLowerCase() === disableMsalForceRegion) return Either.right({ _tag: "Global" })
   if (autoDetectValues.includes(v.toLowerCase())) return Either.right({ _tag: "AutoDetect" })
   return Either.map(normalizeRegion(v), (region): Setting => ({ _tag: "Region", region }))
 }
@@ -163,7 +173,8 @@ export interface Regional {
 }
 
 /**
- * Reads the setting (option, else `AZURE_REGIONAL_AUTHORITY_NAME`) and binds it to an authority host. An invalid
+ * Reads the setting (option, else `AZURE_REGIONAL_AUTHORITY_NAME`, else `MSAL_FORCE_REGION`) and binds it to an
+ * authority host. An invalid
  * region name is a description of the problem. Detection runs once, on the first token request.
  *
  * @internal
@@ -174,12 +185,20 @@ export const make = (
   options: Options
 ): Effect.Effect<Either.Either<Regional, string>> =>
   Effect.gen(function*() {
-    const fromOption = options.regionalAuthority
-    const value = fromOption ?? (yield* optionalString(variable))
+    // the option, else AZURE_REGIONAL_AUTHORITY_NAME, else MSAL_FORCE_REGION (unless one of the first two says
+    // `DisableMsalForceRegion`, MSAL's way of turning it off)
+    const fromVariable = options.regionalAuthority === undefined ? yield* optionalString(variable) : undefined
+    const fromMsal = options.regionalAuthority === undefined && fromVariable === undefined
+      ? yield* optionalString(msalVariable)
+      : undefined
+    const value = options.regionalAuthority ?? fromVariable ?? fromMsal
+    const source = options.regionalAuthority !== undefined
+      ? "regionalAuthority option"
+      : fromVariable !== undefined
+      ? variable
+      : msalVariable
     const setting = parseSetting(value)
-    if (Either.isLeft(setting)) {
-      return Either.left(`${fromOption === undefined ? variable : "regionalAuthority option"}: ${setting.left}`)
-    }
+    if (Either.isLeft(setting)) return Either.left(`${source}: ${setting.left}`)
     const forTenant = (region: Option.Option<string>) => (tenantId: string) =>
       Option.isNone(region) || tenantId.toLowerCase() === "adfs"
         ? authorityHost
