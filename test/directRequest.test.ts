@@ -212,6 +212,38 @@ describe("direct token requests (a client secret over the Node client's exchange
       assert.strictEqual(state.sends, 2)
     }).pipe(Effect.scoped))
 
+  it.live("with every caller gone, a transient failure still continues: retried in the layer's scope, then cached", () =>
+    Effect.gen(function*() {
+      const { exchange, sent, state } = yield* fakeExchange
+      const service = yield* credential(exchange)
+      const fiber = yield* Effect.fork(service.getToken(SCOPE))
+      const first = yield* Queue.take(sent)
+      yield* allWaiting([fiber])
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
+      first.answer(json(503, { error: "temporarily_unavailable" }))
+      // the retry is sent with no caller waiting (before, the request ended here, and the next caller began again)
+      const second = yield* Queue.take(sent)
+      second.answer(tokenAnswer("kept for later"))
+      const token = yield* service.getToken(SCOPE)
+      assert.strictEqual(Redacted.value(token.token), "kept for later")
+      assert.strictEqual(state.sends, 2)
+    }).pipe(Effect.scoped))
+
+  it.live("an error answer with every caller gone is held all the same: the next caller gets it without a request", () =>
+    Effect.gen(function*() {
+      const { exchange, sent, state } = yield* fakeExchange
+      const service = yield* credential(exchange)
+      const fiber = yield* Effect.fork(service.getToken(SCOPE))
+      const first = yield* Queue.take(sent)
+      yield* allWaiting([fiber])
+      yield* Fiber.interrupt(fiber)
+      first.answer(json(401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret." }))
+      // the held failure is stored by a fiber of the layer's scope: the next caller joins it or reads it
+      const error = yield* Effect.flip(service.getToken(SCOPE))
+      assert.strictEqual(error._tag, "ClientAuthenticationError")
+      assert.strictEqual(state.sends, 1)
+    }).pipe(Effect.scoped))
+
   it.live("an error answer is sent once, reported with its hint and without the secret it echoes, and held", () =>
     Effect.gen(function*() {
       const { exchange, sent, state } = yield* fakeExchange

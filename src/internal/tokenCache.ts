@@ -7,6 +7,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { AccessToken } from "../AccessToken.js"
 import { defaultRefreshMarginMillis } from "../AccessToken.js"
@@ -527,15 +528,23 @@ export const make = <R = never>(options: {
           handedOver = undefined
           return next
         })
-        settleDirect(
-          pending,
-          Effect.flatMap(
-            Effect.suspend(() =>
-              start(e, withPersistence(e.key, metrics.measured(continued, startedAt), "usable"), false)
-            ),
-            SingleFlight.wait
-          )
+        const continuation = Effect.suspend(() =>
+          start(e, withPersistence(e.key, metrics.measured(continued, startedAt), "usable"), false)
         )
+        // With no caller waiting any more (every one was interrupted), the request goes on all the same in the
+        // layer's scope, as a request in a fiber of the scope does when its callers leave: its retries, its held
+        // failure, its token for the next caller. Started with what the first caller's fiber had (its services,
+        // logger, log level, metric labels), as a fork of it would have.
+        if (pending.first === undefined && (pending.more === undefined || pending.more.length === 0) && !closed) {
+          Runtime.runFork(
+            Runtime.make({
+              context: fiber.currentContext,
+              fiberRefs: fiber.getFiberRefs(),
+              runtimeFlags: Runtime.defaultRuntimeFlags
+            })
+          )(continuation)
+        }
+        settleDirect(pending, Effect.flatMap(continuation, SingleFlight.wait))
       }
       let abort: (() => void) | undefined
       try {
