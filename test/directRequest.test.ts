@@ -96,6 +96,17 @@ const allWaiting = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>)
     assert.fail("the callers never all waited")
   })
 
+/** A direct request whose only caller was interrupted while it waited: the request is in flight, unanswered. */
+const abandonedRequest = Effect.gen(function*() {
+  const { exchange, sent, state } = yield* fakeExchange
+  const service = yield* credential(exchange)
+  const fiber = yield* Effect.fork(service.getToken(SCOPE))
+  const first = yield* Queue.take(sent)
+  yield* allWaiting([fiber])
+  assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
+  return { first, sent, service, state }
+})
+
 describe("direct token requests (a client secret over the Node client's exchange)", () => {
   it.live("a cache miss is one exchange with the request the client would send; then the token is cached", () =>
     Effect.gen(function*() {
@@ -214,12 +225,7 @@ describe("direct token requests (a client secret over the Node client's exchange
 
   it.live("with every caller gone, a transient failure still continues: retried in the layer's scope, then cached", () =>
     Effect.gen(function*() {
-      const { exchange, sent, state } = yield* fakeExchange
-      const service = yield* credential(exchange)
-      const fiber = yield* Effect.fork(service.getToken(SCOPE))
-      const first = yield* Queue.take(sent)
-      yield* allWaiting([fiber])
-      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(fiber)))
+      const { first, sent, service, state } = yield* abandonedRequest
       first.answer(json(503, { error: "temporarily_unavailable" }))
       // the retry is sent with no caller waiting (before, the request ended here, and the next caller began again)
       const second = yield* Queue.take(sent)
@@ -231,12 +237,7 @@ describe("direct token requests (a client secret over the Node client's exchange
 
   it.live("an error answer with every caller gone is held all the same: the next caller gets it without a request", () =>
     Effect.gen(function*() {
-      const { exchange, sent, state } = yield* fakeExchange
-      const service = yield* credential(exchange)
-      const fiber = yield* Effect.fork(service.getToken(SCOPE))
-      const first = yield* Queue.take(sent)
-      yield* allWaiting([fiber])
-      yield* Fiber.interrupt(fiber)
+      const { first, service, state } = yield* abandonedRequest
       first.answer(json(401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret." }))
       // the held failure is stored by a fiber of the layer's scope: the next caller joins it or reads it
       const error = yield* Effect.flip(service.getToken(SCOPE))

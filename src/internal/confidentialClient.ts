@@ -151,6 +151,17 @@ export const prepare = (
   return Either.right({ scopes: validScopes.right, tenantId: tenant.right })
 }
 
+/** Grant fields that never change, with their form encoding (`encodeFields`), made once per credential. */
+interface FixedForm {
+  readonly fields: Readonly<Record<string, FormValue>>
+  readonly encoded: string
+}
+
+const fixedForm = (fields: Readonly<Record<string, FormValue>>): FixedForm => ({
+  fields,
+  encoded: encodeFields(fields)
+})
+
 /**
  * A client-credentials credential: the grant is `client_credentials` with whatever client authentication
  * `clientAuth` returns (a secret, or a fresh assertion for every network request).
@@ -186,9 +197,9 @@ export const makeClientCredentials = (
           return fetch(tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
         },
         direct: (key) => {
-          if (fixedFields === undefined) return undefined
+          if (fixed === undefined) return undefined
           const { enableCae, scopes, tenantId } = parseKeyOf(key)
-          return directFor(fixedFields, tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
+          return directFor(fixed, tenantId, scopeOrder.get(key) ?? scopes, mergeClaims(undefined, enableCae))
         },
         storedKey: (key) => isScopeKey(key) ? TokenCacheEngine.cacheKey(resolved.tenantId, [key], false) : key
       })
@@ -233,13 +244,14 @@ export const makeClientCredentials = (
       // and Effect's own tracer (whose spans no one reads: with any other tracer the request has its span). Its token
       // is the request's result; anything else (an error, a retry) continues on the usual path from that attempt.
       const policy = resolvePolicy(resolved.retryPolicy, defaultRetryPolicy)
-      const fixedFields = fixedClientAuth === undefined
-        ? undefined
-        : { client_id: resolved.clientId, grant_type: "client_credentials", ...fixedClientAuth }
-      // encoded once: every direct request sends them as they are
-      const encodedFixedFields = fixedFields === undefined ? "" : encodeFields(fixedFields)
+      // the grant fields, and their form encoding, made once: every direct request sends them as they are
+      const fixed = fixedClientAuth === undefined ? undefined : fixedForm({
+        client_id: resolved.clientId,
+        grant_type: "client_credentials",
+        ...fixedClientAuth
+      })
       const directFor = (
-        fields: Readonly<Record<string, FormValue>>,
+        { encoded, fields }: FixedForm,
         tenantId: string,
         scopes: ReadonlyArray<string>,
         claims: string | undefined
@@ -254,7 +266,7 @@ export const makeClientCredentials = (
           const request = tokenFormRequest(
             tokenEndpoint(host, tenantId),
             globalThis.crypto.randomUUID(),
-            encodedFixedFields,
+            encoded,
             scopes.join(" "),
             claims
           )

@@ -120,6 +120,16 @@ const optionalString = (key: string): Effect.Effect<string | undefined> =>
     Effect.orElseSucceed(() => undefined)
   )
 
+/** The first of `names` that is set (and not blank), with its value; else the last name, and `undefined`. */
+const firstSet = (names: readonly [string, ...Array<string>]): Effect.Effect<readonly [string, string | undefined]> =>
+  Effect.gen(function*() {
+    for (const name of names) {
+      const value = yield* optionalString(name)
+      if (value !== undefined) return [name, value] as const
+    }
+    return [names[names.length - 1]!, undefined] as const
+  })
+
 /**
  * The region from `REGION_NAME`, else from IMDS; none when neither gives a usable name (never fails).
  *
@@ -187,16 +197,9 @@ export const make = (
   Effect.gen(function*() {
     // the option, else AZURE_REGIONAL_AUTHORITY_NAME, else MSAL_FORCE_REGION (unless one of the first two says
     // `DisableMsalForceRegion`, MSAL's way of turning it off)
-    const fromVariable = options.regionalAuthority === undefined ? yield* optionalString(variable) : undefined
-    const fromMsal = options.regionalAuthority === undefined && fromVariable === undefined
-      ? yield* optionalString(msalVariable)
-      : undefined
-    const value = options.regionalAuthority ?? fromVariable ?? fromMsal
-    const source = options.regionalAuthority !== undefined
-      ? "regionalAuthority option"
-      : fromVariable !== undefined
-      ? variable
-      : msalVariable
+    const [source, value] = options.regionalAuthority !== undefined
+      ? ["regionalAuthority option", options.regionalAuthority] as const
+      : yield* firstSet([variable, msalVariable])
     const setting = parseSetting(value)
     if (Either.isLeft(setting)) return Either.left(`${source}: ${setting.left}`)
     const forTenant = (region: Option.Option<string>) => (tenantId: string) =>
